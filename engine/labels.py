@@ -1,0 +1,203 @@
+"""The 19 face regions: names, display colours, RSM groups and label-order remaps.
+
+This module is the single source of truth for the label schema. Everything else (parser, encoder,
+generator, editor legend, dataset readers) imports from here.
+
+Order is the CelebAMask-HQ order used by SEAN and MaskGAN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NUM_CLASSES = 19
+
+#: Machine names, index = class id.
+NAMES: tuple[str, ...] = (
+    "background",
+    "skin",
+    "nose",
+    "eye_g",
+    "l_eye",
+    "r_eye",
+    "l_brow",
+    "r_brow",
+    "l_ear",
+    "r_ear",
+    "mouth",
+    "u_lip",
+    "l_lip",
+    "hair",
+    "hat",
+    "ear_r",
+    "neck_l",
+    "neck",
+    "cloth",
+)
+
+#: Human names for the editor's legend.
+DISPLAY_NAMES: tuple[str, ...] = (
+    "Background",
+    "Skin",
+    "Nose",
+    "Glasses",
+    "Left eye",
+    "Right eye",
+    "Left brow",
+    "Right brow",
+    "Left ear",
+    "Right ear",
+    "Mouth",
+    "Upper lip",
+    "Lower lip",
+    "Hair",
+    "Hat",
+    "Earring",
+    "Necklace",
+    "Neck",
+    "Clothes",
+)
+
+#: Display colours (RGB), chosen to be distinct on the mask overlay.
+COLORS: np.ndarray = np.array(
+    [
+        (0, 0, 0),
+        (204, 0, 0),
+        (76, 153, 0),
+        (204, 204, 0),
+        (51, 51, 255),
+        (204, 0, 204),
+        (0, 255, 255),
+        (255, 204, 204),
+        (102, 51, 0),
+        (255, 0, 0),
+        (102, 204, 0),
+        (255, 255, 0),
+        (0, 0, 153),
+        (0, 0, 204),
+        (255, 51, 153),
+        (0, 204, 204),
+        (0, 51, 0),
+        (255, 153, 51),
+        (0, 204, 0),
+    ],
+    dtype=np.uint8,
+)
+
+#: Name -> id.
+INDEX: dict[str, int] = {n: i for i, n in enumerate(NAMES)}
+
+#: Region mapping groups for RSM (paper 000): related classes get one mapping network, so that
+#: e.g. both eyes or skin and nose stay coherent when sampled at random.
+RSM_GROUPS: dict[str, tuple[int, ...]] = {
+    "background": (0,),
+    "skin": (1, 2),  # skin + nose
+    "glasses": (3,),
+    "eyes": (4, 5),
+    "brows": (6, 7),
+    "ears": (8, 9),
+    "mouth": (10, 11, 12),  # inner mouth + both lips
+    "hair": (13,),
+    "hat": (14,),
+    "accessories": (15, 16),  # earring + necklace
+    "neck": (17,),
+    "cloth": (18,),
+}
+
+#: Class id -> its RSM group name.
+GROUP_OF: dict[int, str] = {c: g for g, cs in RSM_GROUPS.items() for c in cs}
+
+#: Regions that "face swap+" (paper 003) takes from the reference: every face part and the hair.
+FACE_SWAP_CLASSES: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)
+
+#: facexlib's BiSeNet (face-parsing) order, index = their id.
+BISENET_NAMES: tuple[str, ...] = (
+    "background",
+    "skin",
+    "l_brow",
+    "r_brow",
+    "l_eye",
+    "r_eye",
+    "eye_g",
+    "l_ear",
+    "r_ear",
+    "ear_r",
+    "nose",
+    "mouth",
+    "u_lip",
+    "l_lip",
+    "neck",
+    "neck_l",
+    "cloth",
+    "hair",
+    "hat",
+)
+
+#: Lookup table: BiSeNet id -> our id.
+BISENET_TO_OURS: np.ndarray = np.array([INDEX[n] for n in BISENET_NAMES], dtype=np.uint8)
+
+#: Short aliases users may type on the command line.
+ALIASES: dict[str, str] = {
+    "bg": "background",
+    "face": "skin",
+    "glasses": "eye_g",
+    "eyeglasses": "eye_g",
+    "left_eye": "l_eye",
+    "right_eye": "r_eye",
+    "left_brow": "l_brow",
+    "right_brow": "r_brow",
+    "left_ear": "l_ear",
+    "right_ear": "r_ear",
+    "upper_lip": "u_lip",
+    "lower_lip": "l_lip",
+    "earring": "ear_r",
+    "necklace": "neck_l",
+    "clothes": "cloth",
+}
+
+#: Compound names that expand to several classes.
+COMPOUNDS: dict[str, tuple[int, ...]] = {
+    "eyes": (4, 5),
+    "brows": (6, 7),
+    "ears": (8, 9),
+    "lips": (11, 12),
+}
+
+
+class UnknownRegionError(ValueError):
+    """A region name that is not one of the 19 classes."""
+
+
+def region_ids(name: str) -> tuple[int, ...]:
+    """Resolve a user-typed region name (``hair``, ``upper_lip``, ``eyes``, ``13``) to class ids."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key.isdigit():
+        i = int(key)
+        if 0 <= i < NUM_CLASSES:
+            return (i,)
+    if key in COMPOUNDS:
+        return COMPOUNDS[key]
+    key = ALIASES.get(key, key)
+    if key in INDEX:
+        return (INDEX[key],)
+    raise UnknownRegionError(
+        f"unknown region {name!r}; choose one of: {', '.join(NAMES)} (or eyes, brows, ears, lips)"
+    )
+
+
+def colorize(mask: np.ndarray) -> np.ndarray:
+    """Label map (H, W) of ids -> RGB uint8 visualisation. Out-of-range ids become magenta."""
+    m = np.asarray(mask)
+    out = np.empty(m.shape + (3,), np.uint8)
+    valid = (m >= 0) & (m < NUM_CLASSES)
+    out[valid] = COLORS[m[valid].astype(np.intp)]
+    out[~valid] = (255, 0, 255)
+    return out
+
+
+def remap_bisenet(mask: np.ndarray) -> np.ndarray:
+    """facexlib BiSeNet label map -> our label order."""
+    m = np.asarray(mask)
+    if m.size and (m.min() < 0 or m.max() >= len(BISENET_TO_OURS)):
+        raise ValueError(f"BiSeNet labels must be in 0..{len(BISENET_TO_OURS) - 1}")
+    return BISENET_TO_OURS[m.astype(np.intp)]
