@@ -1,0 +1,347 @@
+"""Headless commands: ``facepaint edit | parse | bench | info``.
+
+Errors are one clear line on stderr, exit status 2, and no partial output file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine import labels
+
+EXIT_ERROR = 2
+
+
+class CliError(Exception):
+    pass
+
+
+def _user_errors():
+    from engine.bundle import BundleError
+    from engine.faceengine import EngineError
+    from engine.imageio import ImageError
+    from engine.maskops import MaskOpError
+    from engine.state import StateError
+
+    return (BundleError, EngineError, ImageError, StateError, MaskOpError, CliError, labels.UnknownRegionError)
+
+
+def _check_output(path: str | None, what: str) -> None:
+    if not path:
+        return
+    p = Path(path)
+    if p.exists() and p.is_dir():
+        raise CliError(f"{what} {p} is a folder, not a file")
+    if not p.parent.exists():
+        raise CliError(f"cannot write {what} {p}: folder {p.parent} does not exist")
+
+
+def _split(spec: str, sep: str, what: str) -> tuple[str, str]:
+    if sep not in spec:
+        raise CliError(f"bad {what} {spec!r}; expected the form {what.upper()}")
+    a, b = spec.split(sep, 1)
+    if not a or not b:
+        raise CliError(f"bad {what} {spec!r}")
+    return a, b
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f"{what} must be an integer, got {text!r}") from None
+
+
+def _float(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise CliError(f"{what} must be a number, got {text!r}") from None
+
+
+def apply_edit(session, edit: dict, base: Path) -> None:
+    """One edit of an edit script (also the form each CLI flag is turned into)."""
+    from engine.imageio import load_mask
+
+    if not isinstance(edit, dict) or not isinstance(edit.get("op"), str):
+        raise CliError(f"each edit needs an 'op' string, got {edit!r}"[:200])
+    op = edit["op"]
+
+    def ref_path(key="ref"):
+        v = edit.get(key)
+        if not isinstance(v, str) or not v:
+            raise CliError(f"edit {op!r} needs a '{key}' path")
+        p = Path(v)
+        return p if p.is_absolute() else base / p
+
+    def region():
+        v = edit.get("region")
+        if not isinstance(v, (str, int)) or isinstance(v, bool):
+            raise CliError(f"edit {op!r} needs a 'region'")
+        return v
+
+    if op == "mask":
+        session.set_mask(load_mask(ref_path("path"), session.state.mask.shape))
+    elif op == "transfer":
+        session.transfer(str(ref_path()), edit.get("regions") or [region()])
+    elif op == "swap":
+        session.face_swap(str(ref_path()))
+    elif op == "color":
+        session.color(region(), edit.get("color"))
+    elif op == "random":
+        session.random_style(region(), edit.get("seed", 0))
+    elif op == "tune":
+        session.tune(region(), edit.get("seed", 0), edit.get("eta", 1.0))
+    elif op == "interp":
+        session.interpolate(region(), str(ref_path()), edit.get("t", 0.5))
+    elif op == "harmonize":
+        session.set_harmonizer(edit.get("mode", "mrsa"), edit.get("alpha"))
+    elif op == "composite":
+        session.set_composite(edit.get("mode", "changed"))
+    elif op == "brush":
+        session.paint_brush(edit.get("points", []), edit.get("radius", 4), edit.get("label", 0))
+    elif op == "fill":
+        session.fill(edit.get("x", 0), edit.get("y", 0), edit.get("label", 0))
+    elif op == "polygon":
+        session.paint_polygon(edit.get("points", []), edit.get("label", 0))
+    elif op == "rect":
+        b = edit.get("box", [])
+        if not isinstance(b, list) or len(b) != 4:
+            raise CliError("a 'rect' edit needs box [x0, y0, x1, y1]")
+        session.paint_rect(*b, edit.get("label", 0))
+    elif op == "reset":
+        session.reset_region(region())
+    else:
+        raise CliError(f"unknown edit op {op!r}")
+
+
+MAX_SCRIPT_BYTES = 4 * 1024 * 1024
+MAX_SCRIPT_EDITS = 10_000
+
+
+def read_script(path: str) -> list[dict]:
+    p = Path(path)
+    if not p.is_file():
+        raise CliError(f"edit script {p} does not exist")
+    if p.stat().st_size > MAX_SCRIPT_BYTES:
+        raise CliError(f"edit script {p} is larger than {MAX_SCRIPT_BYTES} bytes")
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise CliError(f"edit script {p} is not valid JSON ({type(e).__name__})") from None
+    edits = doc.get("edits") if isinstance(doc, dict) else doc
+    if not isinstance(edits, list):
+        raise CliError(f"edit script {p} must be a list of edits or an object with an 'edits' list")
+    if len(edits) > MAX_SCRIPT_EDITS:
+        raise CliError(f"edit script {p} has more than {MAX_SCRIPT_EDITS} edits")
+    return edits
+
+
+def edits_from_args(a) -> list[dict]:
+    edits: list[dict] = []
+    if a.mask:
+        edits.append({"op": "mask", "path": str(Path(a.mask).resolve())})
+    for spec in a.transfer:
+        reg, ref = _split(spec, "=", "region=ref")
+        edits.append({"op": "transfer", "regions": [reg], "ref": str(Path(ref).resolve())})
+    if a.swap:
+        edits.append({"op": "swap", "ref": str(Path(a.swap).resolve())})
+    for spec in a.color:
+        reg, col = _split(spec, "=", "region=#rrggbb")
+        edits.append({"op": "color", "region": reg, "color": col})
+    for spec in a.random:
+        reg, seed = _split(spec, ":", "region:seed")
+        edits.append({"op": "random", "region": reg, "seed": _int(seed, "seed")})
+    for spec in a.tune:
+        parts = spec.split(":")
+        if len(parts) != 3:
+            raise CliError(f"bad --tune {spec!r}; expected REGION:SEED:ETA")
+        edits.append({"op": "tune", "region": parts[0], "seed": _int(parts[1], "seed"),
+                      "eta": _float(parts[2], "eta")})
+    for spec in a.interp:
+        reg, rest = _split(spec, "=", "region=ref:t")
+        if ":" not in rest:
+            raise CliError(f"bad --interp {spec!r}; expected REGION=REF:T")
+        ref, t = rest.rsplit(":", 1)
+        edits.append({"op": "interp", "region": reg, "ref": str(Path(ref).resolve()), "t": _float(t, "t")})
+    return edits
+
+
+def _edit_one(engine, photo: Path, out: Path, a, script: list[dict]) -> None:
+    from engine.session import EditSession
+
+    session = EditSession(engine, engine.prepare(photo, align=not a.no_align))
+    if a.harmonize or a.alpha is not None:
+        session.set_harmonizer(a.harmonize or session.state.harmonizer, a.alpha)
+    if a.whole_face:
+        session.set_composite("whole")
+    base = Path(a.script).resolve().parent if a.script else Path.cwd()
+    for edit in script + edits_from_args(a):
+        apply_edit(session, edit, base)
+    session.export(out, mask_path=a.save_mask, session_path=a.save_session)
+    if not session.prepared.face_found:
+        print(f"warning: {photo}: {session.prepared.status}", file=sys.stderr)
+
+
+def cmd_edit(a) -> int:
+    from engine.session import EditSession
+
+    script = read_script(a.script) if a.script else []
+    for p in (a.save_mask, a.save_session):
+        _check_output(p, "output")
+    engine = EditSession.load_engine(a.bundle, detector=a.detector)
+    if a.batch:
+        src, dst = Path(a.photo), Path(a.output)
+        if not src.is_dir():
+            raise CliError(f"--batch needs a folder of photos, {src} is not one")
+        dst.mkdir(parents=True, exist_ok=True)
+        photos = sorted(p for p in src.iterdir() if p.suffix.lower() in
+                        (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"))
+        failed = 0
+        for p in photos:
+            try:
+                _edit_one(engine, p, dst / p.name, a, script)
+                print(f"ok {p.name}")
+            except _user_errors() as e:
+                failed += 1
+                print(f"error {p.name}: {e}", file=sys.stderr)
+        print(f"{len(photos) - failed} edited, {failed} failed")
+        return 0 if not failed else EXIT_ERROR
+    _check_output(a.output, "output")
+    _edit_one(engine, Path(a.photo), Path(a.output), a, script)
+    return 0
+
+
+def cmd_parse(a) -> int:
+    from engine.bundle import load_bundle
+    from engine.imageio import save_image, save_mask
+    from engine.parsing import ParserUnavailable, make_parser
+    from engine.session import EditSession
+
+    _check_output(a.output, "output")
+    _check_output(a.vis, "output")
+    parser = None
+    if a.parser != "bundle":
+        try:
+            parser = make_parser(a.parser, weights=a.parser_weights)
+        except ParserUnavailable as e:
+            raise CliError(str(e)) from None
+    bundle = load_bundle(a.bundle) if a.bundle else None
+    engine = EditSession.load_engine(bundle, parser=parser, detector=a.detector)
+    prep = engine.prepare(a.photo, align=not a.no_align)
+    save_mask(a.output, prep.parsed_mask)
+    if a.vis:
+        import cv2
+
+        vis = cv2.addWeighted(prep.crop, 0.45, labels.colorize(prep.parsed_mask), 0.55, 0)
+        save_image(a.vis, vis)
+    if not prep.face_found:
+        print(f"warning: {prep.status}", file=sys.stderr)
+    return 0
+
+
+def cmd_info(a) -> int:
+    import importlib.metadata as md
+    import platform
+
+    import torch
+
+    from engine.bundle import BundleError, default_bundle_path, load_bundle, select_device
+
+    choice = select_device(a.device)
+    info = {"device": str(choice.device), "device_reason": choice.reason, "python": platform.python_version()}
+    for pkg in ("torch", "torchvision", "numpy", "opencv-python-headless", "PySide6", "safetensors",
+                "torchdiffeq", "facexlib"):
+        try:
+            info[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            info[pkg] = None
+    info["cuda_available"] = torch.cuda.is_available()
+    path = a.bundle or default_bundle_path()
+    try:
+        info["bundle"] = load_bundle(path, device=choice.device).describe()
+    except BundleError as e:
+        info["bundle"] = {"path": str(path), "error": str(e)}
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def cmd_bench(a) -> int:
+    from engine import bench
+
+    report = bench.run(a)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="facepaint", description="FacePaint headless commands")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    e = sub.add_parser("edit", help="edit a photo without the GUI")
+    e.add_argument("photo")
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--mask", help="replace the parsed mask with this label PNG")
+    e.add_argument("--transfer", action="append", default=[], metavar="REGION=REF")
+    e.add_argument("--swap", metavar="REF", help="face swap+: all face regions and hair from REF")
+    e.add_argument("--color", action="append", default=[], metavar="REGION=#rrggbb")
+    e.add_argument("--random", action="append", default=[], metavar="REGION:SEED")
+    e.add_argument("--tune", action="append", default=[], metavar="REGION:SEED:ETA")
+    e.add_argument("--interp", action="append", default=[], metavar="REGION=REF:T")
+    e.add_argument("--harmonize", choices=["mrsa", "msca", "off"])
+    e.add_argument("--alpha", type=float)
+    e.add_argument("--whole-face", action="store_true")
+    e.add_argument("--bundle")
+    e.add_argument("--script", metavar="EDITS.json")
+    e.add_argument("--batch", action="store_true", help="PHOTO and -o are folders")
+    e.add_argument("--save-mask", metavar="MASK.png")
+    e.add_argument("--save-session", metavar="SESSION.json")
+    e.add_argument("--no-align", action="store_true", help="use the whole image instead of a face crop")
+    e.add_argument("--detector", default="auto")
+    e.set_defaults(func=cmd_edit)
+
+    p = sub.add_parser("parse", help="parse a photo into the 19 regions")
+    p.add_argument("photo")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--vis")
+    p.add_argument("--parser", default="bundle", choices=["bundle", "bisenet", "parsenet"])
+    p.add_argument("--parser-weights")
+    p.add_argument("--bundle")
+    p.add_argument("--no-align", action="store_true")
+    p.add_argument("--detector", default="auto")
+    p.set_defaults(func=cmd_parse)
+
+    b = sub.add_parser("bench", help="benchmarks (JSON)")
+    b.add_argument("--models", action="store_true", help="per-network latency and the yardstick ratio")
+    b.add_argument("--bundle")
+    b.add_argument("--runs", type=int, default=15)
+    b.add_argument("--device")
+    b.set_defaults(func=cmd_bench)
+
+    i = sub.add_parser("info", help="device, bundle and versions")
+    i.add_argument("--bundle")
+    i.add_argument("--device")
+    i.set_defaults(func=cmd_info)
+    return ap
+
+
+SUBCOMMANDS = ("edit", "parse", "bench", "info")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except _user_errors() as e:
+        print(f"facepaint: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("facepaint: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Pure mask-painting operations shared by the editor and the headless session.
+
+Every operation takes a label map (uint8 H×W of ids 0..18), never antialiases, and returns a
+``MaskDelta``: the bounding box it touched with the pixels before and after. Deltas are what the undo
+history stores (compact: only the box), and applying them is exact in both directions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.labels import NUM_CLASSES
+
+
+class MaskOpError(ValueError):
+    """Bad arguments to a mask operation (label out of range, empty polygon, ...)."""
+
+
+@dataclass(frozen=True)
+class MaskDelta:
+    """The pixels a mask operation changed: box (y0, y1, x0, x1) with before/after contents."""
+
+    box: tuple[int, int, int, int]
+    before: np.ndarray
+    after: np.ndarray
+
+    @property
+    def empty(self) -> bool:
+        return self.before.size == 0 or bool(np.array_equal(self.before, self.after))
+
+    def apply(self, mask: np.ndarray) -> np.ndarray:
+        out = mask.copy()
+        y0, y1, x0, x1 = self.box
+        out[y0:y1, x0:x1] = self.after
+        return out
+
+    def revert(self, mask: np.ndarray) -> np.ndarray:
+        out = mask.copy()
+        y0, y1, x0, x1 = self.box
+        out[y0:y1, x0:x1] = self.before
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.before.nbytes + self.after.nbytes)
+
+
+def _check_label(label: int) -> int:
+    if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+        raise MaskOpError(f"label must be an integer class id, got {label!r}")
+    if not 0 <= int(label) < NUM_CLASSES:
+        raise MaskOpError(f"label {label} is out of range 0..{NUM_CLASSES - 1}")
+    return int(label)
+
+
+def _delta(mask: np.ndarray, new: np.ndarray) -> MaskDelta:
+    diff = mask != new
+    if not diff.any():
+        return MaskDelta((0, 0, 0, 0), mask[:0, :0].copy(), mask[:0, :0].copy())
+    ys, xs = np.nonzero(diff)
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    return MaskDelta((y0, y1, x0, x1), mask[y0:y1, x0:x1].copy(), new[y0:y1, x0:x1].copy())
+
+
+def _points(points: Sequence[Sequence[float]]) -> np.ndarray:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if pts.size == 0:
+        raise MaskOpError("no points given")
+    if not np.isfinite(pts).all():
+        raise MaskOpError("points must be finite numbers")
+    return np.round(np.clip(pts, -1e6, 1e6)).astype(np.int32)
+
+
+def brush(
+    mask: np.ndarray,
+    points: Sequence[Sequence[float]],
+    radius: float,
+    label: int,
+    *,
+    only_label: int | None = None,
+) -> MaskDelta:
+    """A round hard-edged brush along the polyline ``points`` (x, y). ``only_label`` limits the
+    stroke to pixels currently of that class (an eraser that restores, or painting inside a region)."""
+    label = _check_label(label)
+    if not np.isfinite(radius) or radius <= 0 or radius > 4096:
+        raise MaskOpError(f"brush radius must be in (0, 4096], got {radius!r}")
+    pts = _points(points)
+    stamp = np.zeros(mask.shape, np.uint8)
+    r = max(int(round(radius)), 1)
+    if len(pts) == 1:
+        cv2.circle(stamp, tuple(int(v) for v in pts[0]), r, 1, thickness=-1, lineType=cv2.LINE_8)
+    else:
+        cv2.polylines(stamp, [pts], False, 1, thickness=2 * r, lineType=cv2.LINE_8)
+        for p in pts[[0, -1]]:
+            cv2.circle(stamp, tuple(int(v) for v in p), r, 1, thickness=-1, lineType=cv2.LINE_8)
+    return _paint_where(mask, stamp.astype(bool), label, only_label)
+
+
+def _paint_where(mask: np.ndarray, where: np.ndarray, label: int, only_label: int | None) -> MaskDelta:
+    if only_label is not None:
+        where &= mask == _check_label(only_label)
+    new = mask.copy()
+    new[where] = label
+    return _delta(mask, new)
+
+
+def polygon(mask: np.ndarray, points: Sequence[Sequence[float]], label: int) -> MaskDelta:
+    """Fill a polygon / lasso outline."""
+    label = _check_label(label)
+    pts = _points(points)
+    if len(pts) < 3:
+        raise MaskOpError("a polygon needs at least 3 points")
+    stamp = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(stamp, [pts], 1, lineType=cv2.LINE_8)
+    return _paint_where(mask, stamp.astype(bool), label, None)
+
+
+def rectangle(mask: np.ndarray, x0: float, y0: float, x1: float, y1: float, label: int) -> MaskDelta:
+    label = _check_label(label)
+    pts = _points([(x0, y0), (x1, y1)])
+    (ax, ay), (bx, by) = pts.min(0), pts.max(0)
+    h, w = mask.shape
+    ax, bx = max(ax, 0), min(bx + 1, w)
+    ay, by = max(ay, 0), min(by + 1, h)
+    new = mask.copy()
+    if ax < bx and ay < by:
+        new[ay:by, ax:bx] = label
+    return _delta(mask, new)
+
+
+def flood_fill(mask: np.ndarray, x: float, y: float, label: int) -> MaskDelta:
+    """Give the 4-connected area of equal label around (x, y) the new label."""
+    label = _check_label(label)
+    h, w = mask.shape
+    xi, yi = int(round(x)), int(round(y))
+    if not (0 <= xi < w and 0 <= yi < h):
+        raise MaskOpError(f"fill point ({x}, {y}) lies outside the {w}×{h} mask")
+    ff = np.zeros((h + 2, w + 2), np.uint8)
+    work = mask.copy()
+    cv2.floodFill(work, ff, (xi, yi), 255, loDiff=0, upDiff=0, flags=4 | (1 << 8))
+    region = ff[1:-1, 1:-1].astype(bool)
+    new = mask.copy()
+    new[region] = label
+    return _delta(mask, new)
+
+
+def replace(mask: np.ndarray, new: np.ndarray) -> MaskDelta:
+    """Swap the whole mask for ``new`` (same shape, validated by the caller)."""
+    if new.shape != mask.shape:
+        raise MaskOpError(f"mask shape {new.shape} differs from {mask.shape}")
+    return _delta(mask, new.astype(np.uint8, copy=False))

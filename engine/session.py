@@ -1,0 +1,383 @@
+"""EditSession: the Qt-free editing API that the CLI and the tests drive.
+
+A session is a prepared photo, an immutable ``EditState`` and an undo/redo history of states. Every
+edit replaces the state; undo swaps back the previous state, so it restores the exact prior render.
+Session files are JSON (format version, photo path + hash, alignment, parsed mask, edit state,
+references) and never hold code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engine import labels, maskops
+from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
+from engine.face import Alignment
+from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
+from engine.imageio import ImageError, load_image, save_image, save_mask
+from engine.state import (
+    EditState,
+    FreeRegion,
+    Override,
+    StateError,
+    check_region,
+    decode_mask_png,
+    parse_color,
+)
+
+SESSION_FORMAT = "facepaint-session"
+SESSION_VERSION = 1
+MAX_SESSION_BYTES = 64 * 1024 * 1024
+DEFAULT_HISTORY = 500
+
+__all__ = [
+    "EditSession",
+    "EditState",
+    "EngineError",
+    "FaceEngine",
+    "FreeRegion",
+    "Override",
+    "PreparedImage",
+    "StateError",
+    "SessionFileError",
+    "parse_color",
+    "recolor",
+    "read_session_file",
+    "write_session_file",
+]
+
+
+class SessionFileError(EngineError):
+    """A session file that cannot be read: malformed, foreign, newer, or pointing at a missing photo."""
+
+
+def _sha256(rgb: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise EngineError(f"cannot write {path}: folder {path.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise EngineError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: EditState) -> None:
+    path = Path(path)
+    base = path.resolve().parent
+
+    def rel(p: str) -> str:
+        if not p:
+            return ""
+        try:
+            return os.path.relpath(Path(p).resolve(), base)
+        except ValueError:
+            return str(Path(p).resolve())
+
+    refs = {}
+    for rid in sorted(state.refs()):
+        ref = engine.reference(rid)
+        refs[rid] = {"path": rel(ref.source), "sha256": _sha256(ref.photo.rgb), "aligned": ref.aligned}
+    doc = {
+        "format": SESSION_FORMAT,
+        "version": SESSION_VERSION,
+        "photo": {"path": rel(prep.source), "sha256": _sha256(prep.photo.rgb)},
+        "alignment": {
+            "matrix": np.asarray(prep.alignment.matrix, float).tolist(),
+            "found": bool(prep.alignment.found),
+            "method": prep.alignment.method,
+            "status": prep.alignment.status,
+        },
+        "parsed": EditState(mask=prep.parsed_mask).to_json()["mask_png"],
+        "state": state.to_json(),
+        "references": refs,
+    }
+    _atomic_write_text(path, json.dumps(doc, indent=1))
+
+
+def _photo_path(entry, base: Path, what: str) -> Path:
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
+        raise SessionFileError(f"session file has no path for the {what}")
+    p = Path(entry["path"])
+    return p if p.is_absolute() else (base / p)
+
+
+def _load_checked(path: Path, sha: str, what: str):
+    try:
+        img = load_image(path)
+    except ImageError as e:
+        raise SessionFileError(f"cannot restore the session: the {what} {e}") from None
+    if sha and _sha256(img.rgb) != sha:
+        raise SessionFileError(f"cannot restore the session: the {what} {path} changed since it was saved")
+    return img
+
+
+def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditState]:
+    """Restore (prepared photo, state) exactly as saved. Raises SessionFileError with a clear message."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise SessionFileError(f"cannot open session {path}: {e.strerror}") from None
+    if size > MAX_SESSION_BYTES:
+        raise SessionFileError(f"session file {path} is {size} bytes, larger than any session we write")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise SessionFileError(f"{path} is not a FacePaint session file ({type(e).__name__})") from None
+    if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
+        raise SessionFileError(f"{path} is not a FacePaint session file")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise SessionFileError(f"{path}: session format version is missing or not a number")
+    if version > SESSION_VERSION or version < 1:
+        raise SessionFileError(
+            f"{path} was saved in session format {version}; this FacePaint reads version {SESSION_VERSION}"
+        )
+    base = path.resolve().parent
+    ph = doc.get("photo")
+    photo = _load_checked(_photo_path(ph, base, "photo"), str(ph.get("sha256", "")), "photo")
+    al = doc.get("alignment")
+    try:
+        matrix = np.asarray(al["matrix"], dtype=np.float64)
+        if matrix.shape != (2, 3) or not np.isfinite(matrix).all():
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        raise SessionFileError(f"{path}: the saved alignment is malformed") from None
+    R = engine.resolution
+    try:
+        parsed = decode_mask_png(doc.get("parsed"), (R, R))
+        state = EditState.from_json(doc.get("state"), (R, R))
+    except StateError as e:
+        raise SessionFileError(f"{path}: {e}") from None
+    alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=bool(al.get("found", True)),
+                                      method=str(al.get("method", "saved")), status=str(al.get("status", "")))
+    prep = engine.prepare(photo, alignment=alignment, parsed_mask=parsed)
+    refs = doc.get("references", {})
+    if not isinstance(refs, dict):
+        raise SessionFileError(f"{path}: 'references' must be an object")
+    for rid, entry in refs.items():
+        if engine.has_reference(rid):
+            continue
+        img = _load_checked(_photo_path(entry, base, "reference"), str(entry.get("sha256", "")), "reference")
+        got = engine.add_reference(img, align=bool(entry.get("aligned", True)))
+        if got != rid:
+            raise SessionFileError(f"{path}: reference {rid} no longer matches its file")
+    missing = state.refs() - set(refs)
+    if missing:
+        raise SessionFileError(f"{path}: the edits use references that are not listed: {sorted(missing)}")
+    return prep, state
+
+
+class EditSession:
+    """One photo being edited, with undo/redo. Every method raises EngineError/StateError subclasses."""
+
+    def __init__(self, engine: FaceEngine, prepared: PreparedImage, state: EditState | None = None,
+                 *, history_limit: int = DEFAULT_HISTORY):
+        self.engine = engine
+        self.prepared = prepared
+        self.state = state if state is not None else engine.initial_state(prepared)
+        self._undo: list[EditState] = []
+        self._redo: list[EditState] = []
+        self.history_limit = history_limit
+
+    # --- construction ---------------------------------------------------------------------------
+    @staticmethod
+    def load_engine(bundle: Bundle | str | os.PathLike | None = None, **engine_opts) -> FaceEngine:
+        if isinstance(bundle, FaceEngine):
+            return bundle
+        if not isinstance(bundle, Bundle):
+            try:
+                bundle = load_bundle(bundle or default_bundle_path())
+            except BundleError as e:
+                raise EngineError(str(e)) from None
+        return FaceEngine(bundle, **engine_opts)
+
+    @classmethod
+    def open(cls, photo, bundle=None, *, align: bool = True, **engine_opts) -> EditSession:
+        engine = cls.load_engine(bundle, **engine_opts)
+        return cls(engine, engine.prepare(photo, align=align))
+
+    @classmethod
+    def load(cls, path, bundle=None, **engine_opts) -> EditSession:
+        engine = cls.load_engine(bundle, **engine_opts)
+        prep, state = read_session_file(path, engine)
+        return cls(engine, prep, state)
+
+    # --- history --------------------------------------------------------------------------------
+    def _push(self, new: EditState) -> EditState:
+        if new.same_as(self.state):
+            return self.state
+        self._undo.append(self.state)
+        if len(self._undo) > self.history_limit:
+            del self._undo[0]
+        self._redo.clear()
+        self.state = new
+        return new
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def undo(self) -> bool:
+        if not self._undo:
+            return False
+        self._redo.append(self.state)
+        self.state = self._undo.pop()
+        return True
+
+    def redo(self) -> bool:
+        if not self._redo:
+            return False
+        self._undo.append(self.state)
+        self.state = self._redo.pop()
+        return True
+
+    # --- mask edits -----------------------------------------------------------------------------
+    def _mask_op(self, delta: maskops.MaskDelta) -> EditState:
+        if delta.empty:
+            return self.state
+        return self._push(self.state.with_mask(delta.apply(self.state.mask)))
+
+    def paint_brush(self, points, radius: float, label: int, *, only_label: int | None = None):
+        return self._mask_op(maskops.brush(self.state.mask, points, radius, label, only_label=only_label))
+
+    def fill(self, x: float, y: float, label: int):
+        return self._mask_op(maskops.flood_fill(self.state.mask, x, y, label))
+
+    def paint_polygon(self, points, label: int):
+        return self._mask_op(maskops.polygon(self.state.mask, points, label))
+
+    def paint_rect(self, x0, y0, x1, y1, label: int):
+        return self._mask_op(maskops.rectangle(self.state.mask, x0, y0, x1, y1, label))
+
+    def set_mask(self, mask: np.ndarray):
+        from engine.imageio import validate_mask
+
+        m = validate_mask(mask, self.state.mask.shape)
+        return self._push(self.state.with_mask(m))
+
+    # --- style edits ----------------------------------------------------------------------------
+    def add_reference(self, photo, *, align: bool = True) -> str:
+        return self.engine.add_reference(photo, align=align)
+
+    def _ref_id(self, ref) -> str:
+        if isinstance(ref, str) and self.engine.has_reference(ref):
+            return ref
+        return self.engine.add_reference(ref)
+
+    def _regions(self, regions) -> list[int]:
+        if isinstance(regions, (int, np.integer, str)):
+            regions = [regions]
+        out: list[int] = []
+        for r in regions:
+            out.extend(labels.region_ids(r) if isinstance(r, str) else (check_region(r),))
+        if not out:
+            raise StateError("no regions given")
+        return out
+
+    def _set_overrides(self, regions, make) -> EditState:
+        st = self.state
+        for r in self._regions(regions):
+            st = st.with_override(r, make(r, st.override(r)))
+        return self._push(st)
+
+    def transfer(self, ref, regions):
+        rid = self._ref_id(ref)
+        ref_prep = self.engine.reference(rid)
+        regs = self._regions(regions)
+        absent = [labels.DISPLAY_NAMES[r].lower() for r in regs if not ref_prep.present[r]]
+        if absent:
+            raise EngineError(f"the reference has no {', '.join(absent)} region to take a style from")
+        return self._set_overrides(regs, lambda r, old: Override("reference", ref=rid))
+
+    def face_swap(self, ref):
+        rid = self._ref_id(ref)
+        ref_prep = self.engine.reference(rid)
+        regs = [r for r in labels.FACE_SWAP_CLASSES if ref_prep.present[r]]
+        if not ref_prep.present[labels.INDEX["skin"]]:
+            raise EngineError("the reference has no face skin region; face swap needs a face")
+        return self._set_overrides(regs, lambda r, old: Override("reference", ref=rid))
+
+    def color(self, region, rgb):
+        rgb = parse_color(rgb)
+        return self._set_overrides(region, lambda r, old: Override("color", rgb=rgb))
+
+    def random_style(self, region, seed: int):
+        return self._set_overrides(region, lambda r, old: Override("random", seed=seed))
+
+    def tune(self, region, seed: int, eta: float):
+        def make(r, old):
+            base = old or Override("own")
+            return replace(base, tune_seed=seed, tune_eta=eta)
+
+        return self._set_overrides(region, make)
+
+    def interpolate(self, region, ref, t: float):
+        rid = self._ref_id(ref)
+        return self._set_overrides(region, lambda r, old: Override("interp", ref=rid, t=t))
+
+    def stylize_free_region(self, region_mask: np.ndarray, ref):
+        rid = self._ref_id(ref)
+        region_mask = np.asarray(region_mask)
+        if region_mask.shape != self.state.mask.shape:
+            raise StateError(f"free region is {region_mask.shape}, expected {self.state.mask.shape}")
+        return self._push(self.state.with_free_region(FreeRegion.from_mask(rid, region_mask)))
+
+    def reset_region(self, region):
+        return self._set_overrides(region, lambda r, old: None)
+
+    def set_harmonizer(self, name: str, alpha: float | None = None):
+        kw = {"harmonizer": name}
+        if alpha is not None:
+            kw["alpha"] = alpha
+        return self._push(self.state.with_settings(**kw))
+
+    def set_composite(self, mode: str):
+        return self._push(self.state.with_settings(composite=mode))
+
+    # --- output ---------------------------------------------------------------------------------
+    def render(self) -> np.ndarray:
+        return self.engine.render(self.prepared, self.state)
+
+    def render_full(self) -> np.ndarray:
+        return self.engine.compose_full(self.prepared, self.state)
+
+    def export(self, path, *, mask_path=None, session_path=None, quality: int = 95) -> None:
+        """Write the full-size photo (atomic), and optionally the mask PNG and a session file."""
+        full = self.render_full()
+        try:
+            save_image(path, full, quality=quality)
+            if mask_path:
+                save_mask(mask_path, self.state.mask)
+        except ImageError as e:
+            raise EngineError(str(e)) from None
+        if session_path:
+            self.save(session_path)
+
+    def save(self, path) -> None:
+        write_session_file(path, self.engine, self.prepared, self.state)
