@@ -115,7 +115,7 @@ class FaceEngine:
         return t.permute(2, 0, 1).unsqueeze(0).float().div_(127.5).sub_(1.0)
 
     def _mask_tensor(self, mask: np.ndarray) -> torch.Tensor:
-        m = torch.from_numpy(np.ascontiguousarray(mask)).to(self.device).long().unsqueeze(0)
+        m = torch.from_numpy(np.array(mask, np.int64)).to(self.device).unsqueeze(0)
         return one_hot(m, labels.NUM_CLASSES)
 
     @staticmethod

@@ -152,7 +152,7 @@ def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditStat
         raise SessionFileError(f"{path}: session format version is missing or not a number")
     if version > SESSION_VERSION or version < 1:
         raise SessionFileError(
-            f"{path} was saved in session format {version}; this FacePaint reads version {SESSION_VERSION}"
+            f"{path} was saved in session format version {version}; this FacePaint reads version {SESSION_VERSION}"
         )
     base = path.resolve().parent
     ph = doc.get("photo")
@@ -170,8 +170,11 @@ def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditStat
         state = EditState.from_json(doc.get("state"), (R, R))
     except StateError as e:
         raise SessionFileError(f"{path}: {e}") from None
-    alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=bool(al.get("found", True)),
-                                      method=str(al.get("method", "saved")), status=str(al.get("status", "")))
+    try:
+        alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=bool(al.get("found", True)),
+                                          method=str(al.get("method", "saved")), status=str(al.get("status", "")))
+    except ValueError as e:
+        raise SessionFileError(f"{path}: the saved alignment is unusable: {e}") from None
     prep = engine.prepare(photo, alignment=alignment, parsed_mask=parsed)
     refs = doc.get("references", {})
     if not isinstance(refs, dict):
