@@ -8,16 +8,14 @@ the header before any pixel is decoded, so a forged "20000×20000" header costs 
 Writes are atomic: a temporary file in the target folder, ``fsync``, then ``os.replace``; on any failure
 the temporary file is removed and the target is left as it was.
 
-Masks are 8-bit single-channel PNGs of class ids 0..18 (see :mod:`engine.labels`).
+Masks (8-bit PNGs of class ids 0..18) are read and written by the functions re-exported from
+:mod:`engine.maskio`.
 """
 
 from __future__ import annotations
 
 import io
 import os
-import stat
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +23,15 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from engine import labels
+from engine.maskio import (  # noqa: F401  (mask IO and shared helpers live there; re-exported here)
+    ImageError,
+    MaskError,
+    atomic_write,
+    check_readable,
+    load_mask,
+    save_mask,
+    validate_mask,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -62,74 +68,6 @@ WRITE_FORMATS = {
     ".tiff": "TIFF",
 }
 _EXIF_ORIENTATION = 0x0112
-
-
-class ImageError(ValueError):
-    """A photo (or mask) file we cannot read or write. The message names the file and the problem."""
-
-
-class MaskError(ImageError):
-    """A label mask that is not 0..18 class ids of the expected size."""
-
-
-def check_readable(p: Path, what: str, error: type[ImageError] = ImageError) -> int:
-    """Size in bytes of an existing, non-empty regular file; ``error`` with a clear message otherwise."""
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise error(f"{what} file {p} does not exist") from None
-    except OSError as e:
-        raise error(f"cannot open {what} file {p}: {e.strerror or e}") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise error(f"{p} is a folder, not an {what} file")
-    if not stat.S_ISREG(st.st_mode):
-        raise error(f"{p} is not a regular file")
-    if st.st_size == 0:
-        raise error(f"{what} file {p} is empty (0 bytes)")
-    return int(st.st_size)
-
-
-def atomic_write(p: Path, write: Callable, what: str, error: type[ImageError] = ImageError) -> None:
-    """Write via ``write(fileobj)`` into a temp file next to ``p``, fsync, then rename over ``p``.
-
-    Nothing is left behind on failure: the temp file is removed and an existing ``p`` is untouched.
-    """
-    folder = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise error(f"cannot save {what} to {p}: it is a folder")
-    if not folder.is_dir():
-        raise error(f"cannot save {what} to {p}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as e:
-        raise error(f"cannot save {what} to {p}: folder {folder} is not writable ({e.strerror or e})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, p)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, ImageError):
-            raise
-        if isinstance(e, (OSError, ValueError, KeyError, TypeError)):
-            raise error(f"cannot save {what} to {p}: {getattr(e, 'strerror', None) or e}") from None
-        raise
-    try:  # make the rename itself durable (best effort; not possible on every platform)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 @dataclass
@@ -290,12 +228,14 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         data = p.read_bytes()
     except OSError as e:
         raise ImageError(f"cannot read {p}: {e.strerror or e}") from None
-    if len(data) != size and len(data) == 0:
-        raise ImageError(f"{p} is empty (0 bytes), not an image")
+    if not data or len(data) != size:
+        raise ImageError(f"{p} changed while it was being read (or is empty)")
     try:
         im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{p} is too large to open safely: {e}") from None
+        raise ImageError(
+            f"{p} is larger than the limit of {max_pixels / 1e6:.0f} megapixels; refusing to decode it ({e})"
+        ) from None
     except Image.UnidentifiedImageError:
         raise ImageError(
             f"{p} is not an image we can read (expected JPEG, PNG, WebP, BMP or TIFF; "
@@ -313,9 +253,18 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             f"{max_pixels / 1e6:.0f} megapixels; refusing to decode it"
         )
     if w < MIN_SIDE or h < MIN_SIDE:
-        raise ImageError(f"{p} is {w}×{h} pixels, too small to contain a face (minimum {MIN_SIDE}×{MIN_SIDE})")
+        raise ImageError(
+            f"{p} is {w}×{h} pixels, too small to contain a face (minimum {MIN_SIDE}×{MIN_SIDE})"
+        )
+    if fmt == "PNG":  # checks every chunk's CRC (cheap: no decompression); Pillow's load does not
+        try:
+            Image.open(io.BytesIO(data)).verify()
+        except Exception as e:
+            raise ImageError(f"{p} is corrupt (PNG check failed: {e or type(e).__name__})") from None
+    wide = fmt in ("PNG", "TIFF") and _is_wide_colour(im)  # before getexif(), which may decode a PNG
     try:
-        orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+        has_exif = fmt != "PNG" or b"eXIf" in data
+        orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1) if has_exif else 1
     except Exception:  # a broken EXIF block must not make a good photo unreadable
         orientation = 1
     if orientation not in range(1, 9):
@@ -330,7 +279,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             )
             if bgr is not None and bgr.shape[:2] == (h, w):
                 rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        elif fmt in ("PNG", "TIFF") and _is_wide_colour(im):
+        elif wide:
             arr = _decode_cv2_unchanged(data)
             if arr is None or arr.shape[:2] != (h, w):
                 raise ImageError(f"{p} is corrupt or truncated (16-bit {fmt} could not be decoded)")
@@ -342,7 +291,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
-        raise ImageError(f"{p} is too large to open safely: {e}") from None
+        raise ImageError(f"{p} is larger than the limit of {max_pixels / 1e6:.0f} megapixels ({e})") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as e:
         msg = str(e) or type(e).__name__
         what = "truncated" if "truncat" in msg.lower() else "corrupt"
@@ -402,7 +351,9 @@ def save_image(
     if alpha is not None and fmt != "JPEG":
         al = np.asarray(alpha)
         if al.shape != a.shape[:2] or al.dtype != np.uint8:
-            raise ImageError(f"cannot save {p}: alpha must be {a.shape[0]}×{a.shape[1]} uint8, got {al.dtype} {al.shape}")
+            raise ImageError(
+                f"cannot save {p}: alpha must be {a.shape[0]}×{a.shape[1]} uint8, got {al.dtype} {al.shape}"
+            )
         img = Image.fromarray(np.ascontiguousarray(np.dstack([a, al])), "RGBA")
     params: dict = {}
     if icc_profile:

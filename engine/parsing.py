@@ -1,0 +1,246 @@
+"""Face parsers: turn an aligned crop into a 19-class label map in our order (:mod:`engine.labels`).
+
+Backends:
+
+- ``bundle`` (default): the bundle's own ``parser`` network (``engine.models.parser_net.FaceParser``),
+  wrapped in :class:`NetworkParser`. Input [-1, 1] RGB, output 19 logits in our order.
+- ``bisenet`` / ``parsenet``: facexlib's pretrained parsers, when ``facexlib`` is installed and their
+  weights (``parsing_bisenet.pth`` / ``parsing_parsenet.pth`` from facexlib's GitHub releases) are on
+  disk. Nothing is downloaded. Both run at 512² as facexlib does.
+
+  * BiSeNet takes ImageNet-normalised RGB and predicts facexlib's face-parsing order
+    (``labels.BISENET_NAMES``: skin, l_brow, r_brow, l_eye, ...); channels are remapped with
+    ``labels.BISENET_TO_OURS`` (the same table as ``labels.remap_bisenet``).
+  * ParseNet takes RGB in [-1, 1] and predicts the CelebAMask-HQ order (skin, nose, eye_g, l_eye, ...),
+    which is already ours: facexlib's own ParseNet demo (inference_parsing_parsenet.py) lists exactly
+    this order and colours. No remap.
+
+Test-time flip averaging runs the image and its mirror in one batch, mirrors the second prediction back
+and swaps left/right classes (l_eye<->r_eye, l_brow<->r_brow, l_ear<->r_ear), then averages the
+probabilities.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine import labels
+
+__all__ = [
+    "FLIP_PERMUTATION",
+    "FacexlibParser",
+    "NetworkParser",
+    "Parser",
+    "ParserUnavailable",
+    "default_weights_dir",
+    "make_parser",
+]
+
+PARSER_KINDS = ("bundle", "bisenet", "parsenet")
+FACEXLIB_FILES = {"bisenet": "parsing_bisenet.pth", "parsenet": "parsing_parsenet.pth"}
+FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ParserUnavailable(RuntimeError):
+    """The parser cannot be built here; the message says what to install or where to put which file."""
+
+
+@runtime_checkable
+class Parser(Protocol):
+    def parse(self, crop_rgb: np.ndarray) -> np.ndarray:
+        """uint8 H×W×3 RGB crop -> uint8 H×W class ids in our order."""
+        ...
+
+
+def _flip_permutation() -> np.ndarray:
+    """Class id -> the id it becomes in a mirrored image (``l_x`` <-> ``r_x`` when both exist)."""
+    perm = np.arange(labels.NUM_CLASSES)
+    for i, name in enumerate(labels.NAMES):
+        for a, b in (("l_", "r_"), ("r_", "l_")):
+            if name.startswith(a) and (b + name[2:]) in labels.INDEX:
+                perm[i] = labels.INDEX[b + name[2:]]
+    assert (perm[perm] == np.arange(labels.NUM_CLASSES)).all()
+    return perm
+
+
+#: Left/right swap table derived from ``labels.NAMES`` (l_lip is the lower lip and has no partner).
+FLIP_PERMUTATION: np.ndarray = _flip_permutation()
+
+
+def _check_crop(crop_rgb) -> np.ndarray:
+    a = np.asarray(crop_rgb)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 8:
+        raise ValueError(f"parser input must be an H×W×3 uint8 RGB crop, got {a.dtype} {a.shape}")
+    return a
+
+
+class NetworkParser:
+    """Wrap a torch module mapping images [B,3,H,W] to 19-class logits [B,19,H',W'].
+
+    ``mean``/``std`` normalise [0,1] RGB (the default 0.5/0.5 gives [-1, 1]); ``input_size`` resizes the
+    crop for the network (bilinear) and the probabilities back (area/bilinear); ``channel_order[c]`` is
+    the network channel holding our class ``c`` (None = already our order); a tuple/list output is
+    indexed with ``output_index``.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        device=None,
+        flip_average: bool = True,
+        *,
+        input_size: int | None = None,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        channel_order=None,
+        output_index: int = 0,
+        name: str = "network",
+    ):
+        self.device = torch.device(device) if device is not None else _module_device(net)
+        self.net = net.to(self.device).eval()
+        self.flip_average = bool(flip_average)
+        self.input_size = input_size
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        self.channel_order = (
+            None if channel_order is None else torch.as_tensor(np.asarray(channel_order), dtype=torch.long)
+        )
+        self.output_index = output_index
+        self.name = name
+        self._flip = torch.as_tensor(FLIP_PERMUTATION, dtype=torch.long, device=self.device)
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.net(x)
+        if isinstance(out, (tuple, list)):
+            out = out[self.output_index]
+        if out.ndim != 4 or out.shape[1] != labels.NUM_CLASSES:
+            raise RuntimeError(
+                f"{self.name} parser returned shape {tuple(out.shape)}; expected [B, {labels.NUM_CLASSES}, H, W]"
+            )
+        if self.channel_order is not None:
+            out = out.index_select(1, self.channel_order.to(out.device))
+        return out.float()
+
+    @torch.inference_mode()
+    def probabilities(self, crop_rgb: np.ndarray) -> torch.Tensor:
+        """[19, H, W] class probabilities (our order) at the crop's resolution."""
+        a = _check_crop(crop_rgb)
+        h, w = a.shape[:2]
+        x = torch.from_numpy(np.ascontiguousarray(a)).to(self.device).permute(2, 0, 1)[None].float() / 255.0
+        if self.input_size is not None and (h, w) != (self.input_size, self.input_size):
+            x = F.interpolate(
+                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
+            )
+        x = (x - self.mean) / self.std
+        if self.flip_average:
+            logits = self._logits(torch.cat([x, x.flip(-1)]))
+            p = logits.softmax(1)
+            p = 0.5 * (p[0] + p[1].flip(-1).index_select(0, self._flip))
+        else:
+            p = self._logits(x).softmax(1)[0]
+        if p.shape[-2:] != (h, w):
+            mode = "area" if p.shape[-2] > h else "bilinear"
+            kw = {} if mode == "area" else {"align_corners": False}
+            p = F.interpolate(p[None], size=(h, w), mode=mode, **kw)[0]
+        return p
+
+    def parse(self, crop_rgb: np.ndarray) -> np.ndarray:
+        p = self.probabilities(crop_rgb)
+        return p.argmax(0).to(torch.uint8).cpu().numpy()
+
+
+def _module_device(net: nn.Module) -> torch.device:
+    for t in net.parameters():
+        return t.device
+    return torch.device("cpu")
+
+
+def default_weights_dir() -> Path:
+    """Where facexlib weights are looked for when no path is given: $FACEPAINT_WEIGHTS or
+    ~/.cache/facepaint/weights."""
+    return Path(os.environ.get("FACEPAINT_WEIGHTS") or "~/.cache/facepaint/weights").expanduser()
+
+
+def _facexlib_class(kind: str):
+    module, cls = {
+        "bisenet": ("facexlib.parsing.bisenet", "BiSeNet"),
+        "parsenet": ("facexlib.parsing.parsenet", "ParseNet"),
+    }[kind]
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] == "facexlib":
+            raise ParserUnavailable(
+                f"the {kind} parser needs facexlib, which is not installed: pip install 'facepaint[facexlib]' "
+                "(or pip install facexlib)"
+            ) from None
+        raise ParserUnavailable(f"facexlib is installed but cannot be imported ({e}); reinstall it") from None
+    except (ImportError, AttributeError) as e:
+        raise ParserUnavailable(f"facexlib is installed but its {cls} cannot be imported ({e})") from None
+
+
+class FacexlibParser(NetworkParser):
+    """facexlib's BiSeNet or ParseNet with local weights, giving labels in our order."""
+
+    def __init__(self, kind: str = "bisenet", weights=None, device=None, flip_average: bool = True):
+        kind = str(kind).lower()
+        if kind not in FACEXLIB_FILES:
+            raise ValueError(f"facexlib parser kind must be 'bisenet' or 'parsenet', got {kind!r}")
+        cls = _facexlib_class(kind)
+        fname = FACEXLIB_FILES[kind]
+        path = Path(weights).expanduser() if weights is not None else default_weights_dir() / fname
+        if path.is_dir():
+            path = path / fname
+        if not path.is_file():
+            raise ParserUnavailable(
+                f"the facexlib {kind} weights were not found at {path}. Download {fname} from "
+                f"{FACEXLIB_RELEASES} and put it at {path} (or pass its path); nothing is downloaded "
+                "automatically"
+            )
+        net = cls(num_class=19) if kind == "bisenet" else cls(in_size=512, out_size=512, parsing_ch=19)
+        try:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+            if isinstance(state, dict) and isinstance(state.get("params"), dict):
+                state = state["params"]
+            state = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
+            net.load_state_dict(state, strict=True)
+        except Exception as e:  # unpickling refused, wrong file, wrong architecture
+            raise ParserUnavailable(f"cannot load {kind} weights from {path}: {e}") from None
+        if kind == "bisenet":
+            order = np.argsort(labels.BISENET_TO_OURS)  # our class c lives in BiSeNet channel order[c]
+            super().__init__(
+                net, device, flip_average, input_size=512, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                channel_order=order, name="facexlib BiSeNet",
+            )  # fmt: skip
+        else:
+            super().__init__(net, device, flip_average, input_size=512, name="facexlib ParseNet")
+        self.kind = kind
+        self.weights = path
+
+
+def make_parser(kind: str = "bundle", bundle=None, weights=None, device=None) -> Parser:
+    """Build a parser: ``bundle`` (the bundle's own network), ``bisenet`` or ``parsenet`` (facexlib)."""
+    kind = str(kind).lower()
+    if kind not in PARSER_KINDS:
+        raise ValueError(f"unknown parser {kind!r}; choose one of {', '.join(PARSER_KINDS)}")
+    if kind != "bundle":
+        return FacexlibParser(kind, weights=weights, device=device)
+    if bundle is None:
+        raise ParserUnavailable("no model bundle is loaded, so the bundle's parser is unavailable")
+    try:
+        net = bundle.get("parser")
+    except Exception as e:  # BundleError naming the missing network
+        raise ParserUnavailable(str(e)) from None
+    if device is None:
+        device = getattr(bundle, "device", None)
+    return NetworkParser(net, device, flip_average=True, name="bundle")
