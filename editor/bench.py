@@ -1,0 +1,295 @@
+"""GUI benchmarks, measured offscreen with the real window, worker and engine.
+
+``gui_bench()`` paints strokes on the canvas the way a user does (press, moves, release) and, while each
+regenerate runs in the worker, repaints the canvas from the UI thread. It reports:
+
+* ``paint_event_ms_median`` / ``paint_event_ms_max``: UI-thread time per canvas paint event while a
+  regenerate is running (what decides whether the UI stutters);
+* ``stroke_to_result_ms``: median time from releasing a stroke to its result being on screen;
+* extras: per mouse-move handling time, the model's own render time, device and resolution.
+
+``soak_bench()`` fires hundreds of edits (strokes, random styles, undo/redo) without waiting, then
+checks that the last result matches the last state, that undoing everything restores the parsed mask
+exactly, and how memory and latency moved over the run.
+
+Both take keyword arguments or a ``facepaint bench --gui`` style argument list
+(``--bundle DIR --photo FILE --device cpu|cuda --strokes N --edits N``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+FRAME_S = 1 / 60  # the benchmark repaints like a 60 Hz display while a regenerate runs
+
+
+def _synthetic_photo(path: Path, size: int = 512) -> Path:
+    """A simple face-like drawing, used only when no photo or bundled sample is available."""
+    import cv2
+    import numpy as np
+
+    img = np.full((size, size, 3), (90, 120, 150), np.uint8)
+    c = size // 2
+    cv2.ellipse(img, (c, int(c * 0.9)), (int(size * 0.3), int(size * 0.36)), 0, 0, 360, (40, 30, 25), -1)
+    cv2.ellipse(img, (c, c), (int(size * 0.24), int(size * 0.31)), 0, 0, 360, (150, 170, 210), -1)
+    for dx in (-1, 1):
+        cv2.circle(img, (c + dx * size // 10, int(c * 0.92)), size // 40, (40, 40, 40), -1)
+    cv2.ellipse(img, (c, int(c * 1.3)), (size // 12, size // 40), 0, 0, 360, (60, 60, 170), -1)
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def _options(argv, **kw) -> dict:
+    """Keyword arguments, or an argument list as the launcher passes it."""
+    if argv is None or isinstance(argv, (str, os.PathLike)):
+        return {"bundle": argv, **kw}
+    p = argparse.ArgumentParser(prog="facepaint bench --gui")
+    p.add_argument("--bundle")
+    p.add_argument("--photo")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    p.add_argument("--strokes", type=int)
+    p.add_argument("--edits", type=int)
+    a = p.parse_args(list(argv))
+    return {**kw, **{k: v for k, v in vars(a).items() if v is not None}}
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class _Harness:
+    """An offscreen main window with a photo opened and its first result shown."""
+
+    def __init__(self, bundle, photo, device, size, timeout_s):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from editor.app import create_window, engine_factory, get_app
+        from editor.panels.gallery import sample_paths
+        from editor.settings import Settings
+
+        self.timeout_s = timeout_s
+        self.app = get_app()
+        self.tmp = tempfile.TemporaryDirectory(prefix="facepaint-bench-")
+        settings = Settings(Path(self.tmp.name) / "settings.ini")
+        self.win = win = create_window(factory=engine_factory(bundle, device), settings=settings)
+        win.ask_unsaved = lambda: "discard"
+        win.resize(*size)
+        win.show()
+        self.client, self.ctl, self.canvas = win.client, win.ctl, win.canvas
+        self.wait(lambda: self.client.engine is not None or self.client.engine_error is not None, "the model")
+        if self.client.engine is None:
+            raise RuntimeError(f"GUI benchmark: the engine did not start: {self.client.engine_error}")
+        if photo is None:
+            samples = sample_paths()
+            photo = samples[0] if samples else _synthetic_photo(Path(self.tmp.name) / "face.png")
+        win.open_path(photo)
+        self.wait(lambda: self.ctl.doc is not None or self.ctl.last_error is not None, "the photo")
+        if self.ctl.doc is None:
+            raise RuntimeError(f"GUI benchmark: {self.ctl.last_error}")
+        self.settle()
+        self.R = self.ctl.doc.resolution
+        win.toolbar.size.setValue(max(2, self.R // 32))
+
+    def wait(self, cond, what: str) -> None:
+        end = time.perf_counter() + self.timeout_s
+        while not cond():
+            if time.perf_counter() > end:
+                raise TimeoutError(f"GUI benchmark: timed out waiting for {what}")
+            self.app.processEvents()
+            time.sleep(0.001)
+
+    def settle(self) -> None:
+        self.wait(lambda: self.client.idle and self.ctl.result_is_current, "the result")
+
+    def mouse(self, kind: str, x: float, y: float) -> float:
+        """Send a left-button press/move/release at image point (x, y); returns handling ms."""
+        from PySide6.QtCore import QEvent, QPointF, Qt
+        from PySide6.QtGui import QMouseEvent
+
+        L, NB = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+        etype, button, buttons = {
+            "press": (QEvent.Type.MouseButtonPress, L, L),
+            "move": (QEvent.Type.MouseMove, NB, L),
+            "release": (QEvent.Type.MouseButtonRelease, L, NB),
+        }[kind]
+        pos = self.canvas.image_to_widget(x, y)
+        gpos = QPointF(self.canvas.mapToGlobal(pos.toPoint()))
+        ev = QMouseEvent(etype, pos, gpos, button, buttons, Qt.KeyboardModifier.NoModifier)
+        t0 = time.perf_counter()
+        self.app.sendEvent(self.canvas, ev)
+        return (time.perf_counter() - t0) * 1000.0
+
+    def stroke(self, i: int, move_ms: list[float] | None = None) -> None:
+        R = self.R
+        y = R * (0.25 + 0.5 * ((i * 0.37) % 1.0))
+        self.ctl.select_region((13, 1, 18, 17)[i % 4])
+        self.mouse("press", R * 0.2, y)
+        for k in range(1, 9):
+            ms = self.mouse("move", R * (0.2 + 0.07 * k), y + (k % 2))
+            if move_ms is not None:
+                move_ms.append(ms)
+            self.app.processEvents()
+        self.mouse("release", R * 0.76, y)
+
+    def close(self) -> None:
+        self.ctl.undo_stack.setClean()
+        self.win.close()
+        self.win.deleteLater()
+        self.app.processEvents()
+        self.tmp.cleanup()
+
+
+@contextlib.contextmanager
+def _harness(o: dict):
+    h = _Harness(
+        o.get("bundle"),
+        o.get("photo"),
+        o.get("device"),
+        o.get("size", (1400, 900)),
+        o.get("timeout_s", 120.0),
+    )
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def gui_bench(argv=None, photo=None, **kw) -> dict:
+    """Measure UI-thread paint time during regenerates and the stroke-to-result latency."""
+    o = _options(argv, **({"photo": photo} if photo is not None else {}), **kw)
+    strokes = int(o.get("strokes", 6))
+    with _harness(o) as h:
+        ctl, canvas, client = h.ctl, h.canvas, h.client
+        shown_at: list[float] = []
+        ctl.resultChanged.connect(
+            lambda: shown_at.append(time.perf_counter()) if ctl.result_is_current else None
+        )
+        busy_paints: list[float] = []
+        move_ms: list[float] = []
+        latency: list[float] = []
+        render_ms: list[float] = []
+        for i in range(strokes):
+            h.stroke(i, move_ms)
+            shown_at.clear()
+            released = time.perf_counter()  # the release above queued the stroke's final render
+            end = released + h.timeout_s
+            last_paint = 0.0
+            while not shown_at:
+                now = time.perf_counter()
+                if now > end:
+                    raise TimeoutError("GUI benchmark: a stroke's result never arrived")
+                if client.busy and now - last_paint >= FRAME_S:
+                    last_paint = now
+                    canvas.paint_times.clear()
+                    canvas.repaint()  # a synchronous paint event on the UI thread, at most 60 per second
+                    busy_paints.extend(canvas.paint_times)
+                h.app.processEvents()
+                time.sleep(0.001)
+            latency.append((shown_at[0] - released) * 1000.0)
+            if ctl.last_render_ms is not None:
+                render_ms.append(ctl.last_render_ms)
+        if not busy_paints:  # the model finished before a paint could overlap it: plain paints
+            for _ in range(10):
+                canvas.paint_times.clear()
+                canvas.repaint()
+                busy_paints.extend(canvas.paint_times)
+        return {
+            "paint_event_ms_median": round(statistics.median(busy_paints), 3),
+            "paint_event_ms_max": round(max(busy_paints), 3),
+            "stroke_to_result_ms": round(statistics.median(latency), 1),
+            "stroke_to_result_ms_max": round(max(latency), 1),
+            "paint_events_measured": len(busy_paints),
+            "mouse_move_ms_median": round(statistics.median(move_ms), 3),
+            "mouse_move_ms_max": round(max(move_ms), 3),
+            "render_ms_median": round(statistics.median(render_ms), 1) if render_ms else None,
+            "strokes": strokes,
+            "resolution": h.R,
+            "device": client.device_label,
+            "window": "{}x{} offscreen".format(*o.get("size", (1400, 900))),
+        }
+
+
+def soak_bench(argv=None, photo=None, **kw) -> dict:
+    """Many edits without waiting (latest-wins under load), then integrity, memory and latency drift."""
+    import numpy as np
+
+    o = _options(argv, **({"photo": photo} if photo is not None else {}), **kw)
+    edits = int(o.get("edits", 300))
+    with _harness(o) as h:
+        ctl, win = h.ctl, h.win
+        errors: list[str] = []
+        ctl.errorRaised.connect(errors.append)
+        renders = [0]
+        ctl.resultChanged.connect(lambda: renders.__setitem__(0, renders[0] + 1))
+        rss0, t0 = _rss_mb(), time.perf_counter()
+        ui_ms: list[float] = []
+        latency: list[float] = []
+        for i in range(edits):
+            s = time.perf_counter()
+            kind = i % 5
+            if kind in (0, 1, 2):
+                h.stroke(i)
+            elif kind == 3:
+                win.style_panel.random_style()
+            else:
+                win.undo() if i % 10 == 4 else win.redo()
+            ui_ms.append((time.perf_counter() - s) * 1000.0)
+            h.app.processEvents()
+            if i % 25 == 24:  # now and then, wait and time the result
+                s = time.perf_counter()
+                h.settle()
+                latency.append((time.perf_counter() - s) * 1000.0)
+        h.settle()
+        seconds = time.perf_counter() - t0
+        check: list = []  # re-render the final state in the worker and compare with what is shown
+        h.client.submit(
+            "check", lambda e, p, st: e.render(p, st), ctl.doc.prepared, ctl.doc.state, on_done=check.append
+        )
+        h.wait(lambda: bool(check), "the check render")
+        final_ok = bool(np.array_equal(ctl.result, check[0]))
+        steps = ctl.undo_stack.count()
+        while ctl.undo_stack.canUndo():
+            win.undo()
+        h.settle()
+        undo_exact = (
+            bool(np.array_equal(ctl.doc.state.mask, ctl.doc.parsed_mask)) and not ctl.doc.state.overrides
+        )
+        rss1 = _rss_mb()
+        q = max(1, len(latency) // 4)
+        return {
+            "edits": edits,
+            "seconds": round(seconds, 1),
+            "results_shown": renders[0],
+            "undo_steps": steps,
+            "final_result_matches_state": final_ok,
+            "undo_all_restores_parsed": undo_exact,
+            "errors": errors[:5],
+            "ui_ms_per_edit_median": round(statistics.median(ui_ms), 2),
+            "ui_ms_per_edit_max": round(max(ui_ms), 2),
+            "settle_ms_first_quarter": round(statistics.median(latency[:q]), 1) if latency else None,
+            "settle_ms_last_quarter": round(statistics.median(latency[-q:]), 1) if latency else None,
+            "rss_mb_start": round(rss0, 1),
+            "rss_mb_end": round(rss1, 1),
+            "rss_growth_mb": round(rss1 - rss0, 1),
+            "resolution": h.R,
+            "device": h.client.device_label,
+        }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(gui_bench(sys.argv[1:]), indent=2))

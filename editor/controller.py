@@ -1,0 +1,313 @@
+"""EditorController: the document, its undo stack and the engine client, glued for the widgets.
+
+Widgets and tools never touch the engine. They call the controller, which pushes undo commands
+(that change the document), asks the worker to render, and reports results, progress and errors
+through signals.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from editor import jobs
+from editor.commands import MaskEditCommand, OverrideCommand, SettingsCommand
+from editor.document import Document
+from editor.engine_client import EngineClient, RenderError, RenderResult
+from editor.references import ReferenceEdits
+from engine.labels import DISPLAY_NAMES, INDEX
+from engine.maskops import MaskDelta
+from engine.session import Override
+from engine.state import MAX_SEED
+
+
+def describe_override(ov: Override | None, ref_names: dict[str, str] | None = None) -> str:
+    """A short human description of a region's style."""
+    if ov is None:
+        return "Own style (from the photo)"
+    names = ref_names or {}
+    tune = f", fine-tuned {ov.tune_eta:+.1f}" if ov.tuned else ""
+    if ov.kind == "reference":
+        return f"From reference {names.get(ov.ref, ov.ref[:8])}{tune}"
+    if ov.kind == "interp":
+        return f"{ov.t:.0%} towards {names.get(ov.ref, ov.ref[:8])}{tune}"
+    if ov.kind == "color":
+        r, g, b = ov.rgb
+        return f"Colour #{r:02x}{g:02x}{b:02x}{tune}"
+    if ov.kind == "random":
+        return f"Random style, seed {ov.seed}{tune}"
+    return f"Own style{tune}"
+
+
+class EditorController(ReferenceEdits, QObject):
+    documentOpened = Signal()
+    stateChanged = Signal(str)  # "mask" | "style" | "settings" | "free" | "all"
+    previewChanged = Signal()  # the mask shown during a stroke changed
+    resultChanged = Signal()
+    selectionChanged = Signal(int)
+    pendingFreeChanged = Signal()
+    referenceReady = Signal(object)  # jobs.RefInfo
+    status = Signal(str)
+    errorRaised = Signal(str)
+    regenerated = Signal(float)  # milliseconds the model took
+    openingChanged = Signal(bool)
+    saved = Signal(str)
+
+    def __init__(self, client: EngineClient, parent: QObject | None = None):
+        super().__init__(parent)
+        self.client = client
+        self.undo_stack = QUndoStack(self)
+        self.doc: Document | None = None
+        self.result: np.ndarray | None = None
+        self.result_id = 0
+        self.preview: np.ndarray | None = None
+        self.current_label = INDEX["skin"]
+        self.brush_size = 8
+        self.refs: dict[str, jobs.RefInfo] = {}
+        self._ref_waiters: dict[str, list[Callable]] = {}
+        self.last_ref: jobs.RefInfo | None = None
+        self.pending_free: np.ndarray | None = None
+        self.opening = False
+        self.last_error: str | None = None
+        self.last_render_ms: float | None = None
+        client.renderReady.connect(self._on_render)
+        client.renderFailed.connect(self._on_render_failed)
+
+    # --- opening --------------------------------------------------------------------------------
+    def open_path(self, path: str | Path) -> None:
+        path = Path(path)
+        self.opening = True
+        self.openingChanged.emit(True)
+        what = "session" if jobs.is_session_path(path) else "photo"
+        self.status.emit(
+            f"Opening {what} {path.name}: finding the face, parsing the regions, encoding styles…"
+        )
+        self.client.submit(
+            "open",
+            jobs.open_any,
+            str(path),
+            on_done=self._opened,
+            on_error=lambda m: self._open_failed(path, m),
+        )
+
+    def _open_failed(self, path: Path, message: str) -> None:
+        self.opening = False
+        self.openingChanged.emit(False)
+        self.error(f"Could not open {path.name}: {message}")
+
+    def _opened(self, res: jobs.Opened) -> None:
+        self.opening = False
+        self.doc = Document(res.prepared, res.state, res.source)
+        if res.is_session:
+            self.doc.session_path = res.source
+            self.doc.source = Path(res.prepared.source) if res.prepared.source else res.source
+        self.doc.subscribe(self._doc_changed)
+        self.undo_stack.clear()
+        self.undo_stack.setClean()
+        self.result, self.result_id, self.preview, self.pending_free = None, 0, None, None
+        self.openingChanged.emit(False)
+        self.documentOpened.emit()
+        self.request_render()
+        p = res.prepared
+        if getattr(p, "face_found", True):
+            self.status.emit(
+                f"Opened {res.source.name}: face found and parsed. Paint, or drag a reference onto a region."
+            )
+        else:
+            why = (p.status or "no face found").rstrip(". ")
+            self.status.emit(f"Opened {res.source.name}: {why}. If the regions look wrong, paint over them.")
+
+    # --- rendering ------------------------------------------------------------------------------
+    def request_render(self, state=None) -> int:
+        if self.doc is None:
+            return 0
+        return self.client.request_render(
+            self.doc.prepared, state or self.doc.state, token=self.doc.generation
+        )
+
+    @property
+    def result_is_current(self) -> bool:
+        return self.result is not None and self.result_id == self.client.latest_render_id
+
+    def _on_render(self, res: RenderResult) -> None:
+        if self.doc is None or res.token != self.doc.generation or res.id < self.result_id:
+            return  # stale: another photo, or older than what is shown
+        self.result, self.result_id = res.image, res.id
+        self.last_render_ms = res.seconds * 1000.0
+        self.resultChanged.emit()
+        self.regenerated.emit(self.last_render_ms)
+
+    def _on_render_failed(self, err: RenderError) -> None:
+        if self.doc is None or err.token != self.doc.generation or err.id < self.result_id:
+            return
+        self.result_id = err.id
+        self.resultChanged.emit()
+        self.error(f"Regenerating failed: {err.message}")
+
+    def error(self, message: str) -> None:
+        self.last_error = message
+        self.errorRaised.emit(message)
+
+    def _doc_changed(self, kind: str) -> None:
+        self.stateChanged.emit(kind)
+        self.request_render()
+
+    # --- mask edits -----------------------------------------------------------------------------
+    @property
+    def displayed_mask(self) -> np.ndarray | None:
+        if self.preview is not None:
+            return self.preview
+        return self.doc.state.mask if self.doc is not None else None
+
+    def preview_mask(self, mask: np.ndarray) -> None:
+        """Show (and regenerate) a mask during a stroke, without an undo step yet."""
+        if self.doc is None:
+            return
+        self.preview = mask
+        self.previewChanged.emit()
+        self.request_render(self.doc.state.with_mask(mask))
+
+    def cancel_preview(self) -> None:
+        if self.preview is not None:
+            self.preview = None
+            self.previewChanged.emit()
+            self.request_render()
+
+    def commit_mask(self, delta: MaskDelta, text: str) -> None:
+        had_preview = self.preview is not None
+        self.preview = None
+        if self.doc is None:
+            return
+        if delta.empty:
+            if had_preview:
+                self.previewChanged.emit()
+                self.request_render()
+            return
+        self.undo_stack.push(MaskEditCommand(self.doc, delta, text))
+
+    # --- selection ------------------------------------------------------------------------------
+    def select_region(self, region: int) -> None:
+        if region != self.current_label:
+            self.current_label = int(region)
+            self.selectionChanged.emit(self.current_label)
+
+    # --- style edits ----------------------------------------------------------------------------
+    def set_overrides(self, new: dict[int, Override | None], text: str) -> bool:
+        if self.doc is None:
+            return False
+        st = self.doc.state
+        changes = {r: (st.override(r), ov) for r, ov in new.items() if st.override(r) != ov}
+        if not changes:
+            self.request_render()  # drop any slider preview
+            return False
+        self.undo_stack.push(OverrideCommand(self.doc, changes, text))
+        return True
+
+    def preview_override(self, region: int, ov: Override | None) -> None:
+        if self.doc is not None:
+            self.request_render(self.doc.state.with_override(region, ov))
+
+    def set_color(self, region: int, rgb) -> None:
+        ov = Override("color", rgb=tuple(int(c) for c in rgb))
+        self.set_overrides({region: ov}, f"Recolour {DISPLAY_NAMES[region]}")
+
+    def random_override(self, seed: int) -> Override:
+        return Override("random", seed=int(seed) % (MAX_SEED + 1))
+
+    @staticmethod
+    def new_seed() -> int:
+        return random.randint(0, 999_999)
+
+    def tuned_override(self, region: int, seed: int, eta: float) -> Override | None:
+        base = self.doc.state.override(region) if self.doc else None
+        if base is None:
+            if eta == 0.0:
+                return None
+            base = Override("own")
+        if eta == 0.0 and base.kind == "own":
+            return None
+        return replace(base, tune_seed=int(seed), tune_eta=float(eta))
+
+    def interp_override(self, t: float) -> Override | None:
+        if self.last_ref is None:
+            return None
+        return Override("interp", ref=self.last_ref.id, t=float(min(max(t, 0.0), 1.0)))
+
+    def reset_region(self, region: int) -> None:
+        self.set_overrides({region: None}, f"Reset {DISPLAY_NAMES[region]} style")
+
+    # --- settings -------------------------------------------------------------------------------
+    def set_settings(self, text: str, **kw) -> bool:
+        if self.doc is None:
+            return False
+        old = self.doc.settings(kw)
+        if old == kw:
+            self.request_render()
+            return False
+        self.undo_stack.push(SettingsCommand(self.doc, old, kw, text))
+        return True
+
+    def preview_settings(self, **kw) -> None:
+        if self.doc is not None:
+            self.request_render(self.doc.state.with_settings(**kw))
+
+    # --- saving ---------------------------------------------------------------------------------
+    def export(self, path, *, mask_path=None, session_path=None, on_done: Callable | None = None) -> None:
+        if self.doc is None:
+            self.error("Nothing to export: open a photo first.")
+            return
+        doc = self.doc
+
+        def done(out):
+            if session_path:
+                doc.session_path = Path(session_path)
+            if doc is self.doc:
+                self.undo_stack.setClean()
+            self.status.emit(f"Exported {Path(out).name} at the photo's full size.")
+            self.saved.emit(str(out))
+            if on_done:
+                on_done(out)
+
+        self.status.emit(f"Exporting {Path(path).name}…")
+        self.client.submit(
+            "export",
+            jobs.export,
+            doc.prepared,
+            doc.state,
+            str(path),
+            mask_path and str(mask_path),
+            session_path and str(session_path),
+            on_done=done,
+            on_error=lambda m: self.error(f"Export failed: {m}"),
+        )
+
+    def save_session(self, path, on_done: Callable | None = None) -> None:
+        if self.doc is None:
+            self.error("Nothing to save: open a photo first.")
+            return
+        doc = self.doc
+
+        def done(out):
+            doc.session_path = Path(out)
+            if doc is self.doc:
+                self.undo_stack.setClean()
+            self.status.emit(f"Saved session {Path(out).name}.")
+            self.saved.emit(str(out))
+            if on_done:
+                on_done(out)
+
+        self.client.submit(
+            "save",
+            jobs.save_session,
+            doc.prepared,
+            doc.state,
+            str(path),
+            on_done=done,
+            on_error=lambda m: self.error(f"Saving the session failed: {m}"),
+        )

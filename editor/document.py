@@ -1,0 +1,107 @@
+"""The Qt-free edit document: one prepared photo, its current EditState, and the atoms undo replays.
+
+Every change goes through an atom (apply a MaskDelta, set overrides, change settings, set the free
+regions) so that the undo commands in ``editor.commands`` can replay them exactly in both directions.
+Listeners are told what kind of thing changed ("mask", "style", "settings", "free").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.maskops import MaskDelta
+from engine.session import EditState, FreeRegion, Override, PreparedImage
+
+Listener = Callable[[str], None]
+
+
+class Document:
+    """A photo being edited. ``generation`` is unique per opened document (tags render requests)."""
+
+    _next_generation = 1
+
+    def __init__(self, prepared: PreparedImage, state: EditState, source: str | Path | None = None):
+        if state.mask.shape != prepared.parsed_mask.shape:
+            raise ValueError(
+                f"state mask {state.mask.shape} differs from the photo's {prepared.parsed_mask.shape}"
+            )
+        self.prepared = prepared
+        self.state = state
+        self.source = Path(source) if source else None
+        self.session_path: Path | None = None
+        self.generation = Document._next_generation
+        Document._next_generation += 1
+        self._listeners: list[Listener] = []
+
+    # --- queries --------------------------------------------------------------------------------
+    @property
+    def resolution(self) -> int:
+        return int(self.state.mask.shape[0])
+
+    @property
+    def parsed_mask(self) -> np.ndarray:
+        return self.prepared.parsed_mask
+
+    @property
+    def crop(self) -> np.ndarray:
+        return self.prepared.crop
+
+    @property
+    def title(self) -> str:
+        if self.session_path is not None:
+            return self.session_path.name
+        if self.source is not None:
+            return self.source.name
+        return "Untitled"
+
+    def contains(self, x: float, y: float) -> bool:
+        r = self.resolution
+        return 0 <= x < r and 0 <= y < r
+
+    def region_at(self, x: float, y: float) -> int | None:
+        """The class id under image point (x, y), or None outside the crop."""
+        xi, yi = int(np.floor(x)), int(np.floor(y))
+        if not self.contains(xi, yi):
+            return None
+        return int(self.state.mask[yi, xi])
+
+    # --- listeners ------------------------------------------------------------------------------
+    def subscribe(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def _notify(self, kind: str) -> None:
+        for fn in list(self._listeners):
+            fn(kind)
+
+    # --- atoms (used by the undo commands) ------------------------------------------------------
+    def apply_mask_delta(self, delta: MaskDelta, forward: bool = True) -> None:
+        mask = delta.apply(self.state.mask) if forward else delta.revert(self.state.mask)
+        self.state = self.state.with_mask(mask)
+        self._notify("mask")
+
+    def set_overrides(self, overrides: dict[int, Override | None]) -> None:
+        st = self.state
+        for region, ov in overrides.items():
+            st = st.with_override(region, ov)
+        self.state = st
+        self._notify("style")
+
+    def set_settings(self, settings: dict) -> None:
+        self.state = self.state.with_settings(**settings)
+        self._notify("settings")
+
+    def settings(self, keys) -> dict:
+        return {k: getattr(self.state, k) for k in keys}
+
+    def set_free_regions(self, regions: tuple[FreeRegion, ...]) -> None:
+        self.state = replace(self.state, free_regions=tuple(regions))
+        self._notify("free")
+
+    def replace_state(self, state: EditState) -> None:
+        """Swap in a whole state (session load); not an undoable atom."""
+        self.state = state
+        self._notify("all")

@@ -1,0 +1,68 @@
+"""Functions that run in the engine worker thread (never in the UI thread).
+
+Each takes the FaceEngine first; the EngineClient calls them in order. They return plain data that the
+UI thread may read (numpy arrays, ids, the PreparedImage, which the UI only reads).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.session import EditSession, EngineError, read_session_file, write_session_file
+
+SESSION_SUFFIXES = (".json",)
+
+
+@dataclass(frozen=True)
+class Opened:
+    prepared: object  # PreparedImage
+    state: object  # EditState
+    source: Path
+    is_session: bool
+
+
+@dataclass(frozen=True)
+class RefInfo:
+    path: str
+    id: str
+    crop: np.ndarray
+    present: tuple[bool, ...]
+
+
+def is_session_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in SESSION_SUFFIXES
+
+
+def open_any(engine, path: str | Path) -> Opened:
+    """Open a photo (align, parse, encode) or a saved session."""
+    p = Path(path)
+    if not p.exists():
+        raise EngineError(f"{p} does not exist")
+    if is_session_path(p):
+        prepared, state = read_session_file(p, engine)
+        return Opened(prepared, state, p, True)
+    prepared = engine.prepare(str(p))
+    return Opened(prepared, engine.initial_state(prepared), p, False)
+
+
+def add_reference(engine, path: str | Path) -> RefInfo:
+    p = Path(path)
+    if not p.is_file():
+        raise EngineError(f"reference {p} does not exist")
+    rid = engine.add_reference(str(p))
+    ref = engine.reference(rid)
+    return RefInfo(str(path), rid, np.asarray(ref.crop), tuple(bool(x) for x in ref.present))
+
+
+def export(engine, prepared, state, path, mask_path=None, session_path=None) -> str:
+    """Full-size photo (atomic write), optionally the mask PNG and a session file."""
+    EditSession(engine, prepared, state).export(path, mask_path=mask_path, session_path=session_path)
+    return str(path)
+
+
+def save_session(engine, prepared, state, path) -> str:
+    write_session_file(path, engine, prepared, state)
+    return str(path)

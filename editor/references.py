@@ -1,0 +1,118 @@
+"""Reference-based edits of the controller: transfer, face swap+ and free-region stylisation.
+
+References are prepared (aligned, parsed, encoded) once in the worker; callers wait for that through
+``with_reference`` without blocking the UI. Mixed into editor.controller.EditorController.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from editor import jobs
+from editor.commands import FreeRegionCommand
+from engine.labels import DISPLAY_NAMES, FACE_SWAP_CLASSES, INDEX
+from engine.session import FreeRegion, Override
+
+
+class ReferenceEdits:
+    """Expects the controller's doc, client, undo_stack, refs, signals and set_overrides."""
+
+    # --- references -----------------------------------------------------------------------------
+    def with_reference(self, path: str, fn: Callable[[jobs.RefInfo], None]) -> None:
+        """Call ``fn(info)`` once the reference is prepared (at once if it already is)."""
+        path = str(path)
+        if path in self.refs:
+            fn(self.refs[path])
+            return
+        waiters = self._ref_waiters.setdefault(path, [])
+        waiters.append(fn)
+        if len(waiters) > 1:
+            return
+        self.status.emit(f"Preparing reference {Path(path).name}…")
+        self.client.submit(
+            "reference",
+            jobs.add_reference,
+            path,
+            on_done=self._reference_ready,
+            on_error=lambda m: self._reference_failed(path, m),
+        )
+
+    def _reference_ready(self, info: jobs.RefInfo) -> None:
+        self.refs[info.path] = info
+        self.referenceReady.emit(info)
+        for fn in self._ref_waiters.pop(info.path, []):
+            fn(info)
+
+    def _reference_failed(self, path: str, message: str) -> None:
+        self._ref_waiters.pop(path, None)
+        self.error(f"Could not use {Path(path).name} as a reference: {message}")
+
+    def ref_names(self) -> dict[str, str]:
+        return {i.id: Path(i.path).stem for i in self.refs.values()}
+
+    def transfer(self, path: str, regions) -> None:
+        regions = [int(r) for r in regions]
+        gen = self.doc.generation if self.doc else None
+        self.with_reference(path, lambda info: self._apply_transfer(gen, info, regions))
+
+    def _apply_transfer(self, gen, info: jobs.RefInfo, regions: list[int]) -> None:
+        if self.doc is None or self.doc.generation != gen:
+            return
+        usable = [r for r in regions if info.present[r]]
+        missing = [DISPLAY_NAMES[r].lower() for r in regions if not info.present[r]]
+        if not usable:
+            self.error(f"{Path(info.path).name} has no {', '.join(missing)} region to take a style from.")
+            return
+        self.last_ref = info
+        names = ", ".join(DISPLAY_NAMES[r] for r in usable) if len(usable) <= 3 else f"{len(usable)} regions"
+        self.set_overrides({r: Override("reference", ref=info.id) for r in usable}, f"Transfer {names}")
+        note = f" ({Path(info.path).name} has no {', '.join(missing)})" if missing else ""
+        self.status.emit(f"Transferred {names} from {Path(info.path).name}{note}.")
+
+    def face_swap(self, path: str) -> None:
+        gen = self.doc.generation if self.doc else None
+        self.with_reference(path, lambda info: self._apply_face_swap(gen, info))
+
+    def _apply_face_swap(self, gen, info: jobs.RefInfo) -> None:
+        if self.doc is None or self.doc.generation != gen:
+            return
+        if not info.present[INDEX["skin"]]:
+            self.error(f"{Path(info.path).name} has no face skin region; face swap needs a face.")
+            return
+        self.last_ref = info
+        regions = [r for r in FACE_SWAP_CLASSES if info.present[r]]
+        self.set_overrides({r: Override("reference", ref=info.id) for r in regions}, "Face swap+")
+        self.status.emit(f"Face swap+ from {Path(info.path).name}: {len(regions)} regions.")
+
+    # --- free regions ---------------------------------------------------------------------------
+    def set_pending_free_region(self, region: np.ndarray | None) -> None:
+        self.pending_free = region
+        self.pendingFreeChanged.emit()
+        if region is not None:
+            self.status.emit("Region outlined. Now drag a reference from the gallery into it.")
+
+    def free_region(self, path: str, region: np.ndarray | None = None) -> None:
+        region = self.pending_free if region is None else region
+        if region is None or self.doc is None:
+            return
+        gen = self.doc.generation
+        self.with_reference(path, lambda info: self._apply_free(gen, info, region))
+
+    def _apply_free(self, gen, info: jobs.RefInfo, region: np.ndarray) -> None:
+        if self.doc is None or self.doc.generation != gen:
+            return
+        old = self.doc.state.free_regions
+        new = old + (FreeRegion.from_mask(info.id, region),)
+        self.last_ref = info
+        self.pending_free = None
+        self.pendingFreeChanged.emit()
+        self.undo_stack.push(FreeRegionCommand(self.doc, old, new, "Stylise free region"))
+
+    def clear_free_regions(self) -> None:
+        if self.doc is not None and self.doc.state.free_regions:
+            self.undo_stack.push(
+                FreeRegionCommand(self.doc, self.doc.state.free_regions, (), "Clear free regions")
+            )

@@ -1,0 +1,163 @@
+"""Every stage runs a few tiny steps on one repeated synthetic batch, and its loss falls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.bundle import load_bundle, save_bundle
+from training.loop import train
+from training.stages.common import net_configs
+
+COMMON = dict(
+    tiny=True,
+    size=64,
+    batch_size=4,
+    repeat_batch=True,
+    progress=False,
+    tensorboard=False,
+    ckpt_every=0,
+    log_every=0,
+    device="cpu",
+    threads=1,
+)
+
+
+@pytest.fixture(scope="module")
+def helpers(tmp_path_factory):
+    """A tiny random encoder + parser saved as a bundle (what the earlier stages would hand over)."""
+    from engine.models.encoder import StyleEncoder
+    from engine.models.parser_net import FaceParser
+
+    torch.manual_seed(0)
+    cfgs = net_configs(True)
+    path = tmp_path_factory.mktemp("helpers") / "nets"
+    save_bundle(
+        path, {"encoder": StyleEncoder(cfgs["encoder"]), "parser": FaceParser(cfgs["parser"])}, resolution=64
+    )
+    return path
+
+
+def _falls(res, factor=0.85):
+    """The mean of the last two losses is below the first two by (1 - factor) of their size."""
+    first, last = res.first_loss(n=2), res.last_loss(n=2)
+    assert last < first - (1 - factor) * abs(first), f"{res.stage}: loss {first:.4f} -> {last:.4f}"
+
+
+def test_parser_stage(tmp_path):
+    from training.stages.parser import ParserStage, ParserStageConfig
+
+    res = train(ParserStage, ParserStageConfig(out=str(tmp_path), steps=12, lr=1e-2, **COMMON))
+    _falls(res)
+    assert load_bundle(res.nets_dir, device="cpu").has("parser")
+
+
+def test_parser_augmentation_keeps_labels_aligned():
+    from training.data.synthetic import render_face
+    from training.stages.parser import FLIP_LUT, ParserStageConfig, augment
+
+    s = render_face(3, 64)
+    cfg = ParserStageConfig(jpeg_prob=1.0, blur_prob=1.0, noise_prob=1.0, flip_prob=1.0)
+    img, lab = augment(s.image, s.label, np.random.default_rng(0), cfg)
+    assert img.shape == s.image.shape and img.dtype == np.uint8 and lab.dtype == np.uint8
+    assert set(np.unique(lab)) <= set(np.unique(FLIP_LUT[s.label]))  # nearest: no new ids
+    assert not np.array_equal(img, s.image)
+    again = augment(s.image, s.label, np.random.default_rng(0), cfg)
+    assert np.array_equal(again[0], img) and np.array_equal(again[1], lab)
+
+
+def test_generator_stage_mrsa(tmp_path, helpers):
+    from training.stages.generator import GeneratorStage, GeneratorStageConfig
+
+    cfg = GeneratorStageConfig(
+        out=str(tmp_path),
+        steps=10,
+        lr=3e-3,
+        parser_from=str(helpers),
+        align_every=3,
+        harmony_every=3,
+        harmony_batch=2,
+        **COMMON,
+    )
+    res = train(GeneratorStage, cfg)
+    _falls(res)
+    keys = set().union(*res.history)
+    assert {"perceptual", "g_adv", "fm", "d_loss", "parse_ce", "align", "harmony"} <= keys
+    bundle = load_bundle(res.nets_dir, device="cpu")
+    assert set(bundle.nets) == {"encoder", "generator", "mrsa"}
+
+
+def test_generator_stage_msca(tmp_path, helpers):
+    from training.stages.generator import GeneratorStage, GeneratorStageConfig
+
+    cfg = GeneratorStageConfig(
+        out=str(tmp_path),
+        variant="msca",
+        steps=12,
+        lr=3e-3,
+        gan_weight=0.0,
+        init_from=str(helpers),
+        harmony_every=3,
+        harmony_batch=2,
+        **COMMON,
+    )
+    res = train(GeneratorStage, cfg)
+    _falls(res)
+    assert "harmony" in set().union(*res.history)
+    assert set(load_bundle(res.nets_dir, device="cpu").nets) == {"msca", "generator_msca"}
+
+
+def test_generator_msca_needs_encoder(tmp_path):
+    from training.stages.generator import GeneratorStage, GeneratorStageConfig
+
+    with pytest.raises(ValueError, match="--init-from"):
+        train(GeneratorStage, GeneratorStageConfig(out=str(tmp_path), variant="msca", steps=1, **COMMON))
+
+
+def test_rsm_stage(tmp_path, helpers):
+    from training.stages.rsm import RSMStage, RSMStageConfig
+
+    res = train(
+        RSMStage, RSMStageConfig(out=str(tmp_path), steps=15, lr=5e-3, encoder_from=str(helpers), **COMMON)
+    )
+    _falls(res)
+    assert load_bundle(res.nets_dir, device="cpu").has("rsm")
+
+
+def test_flow_stage(tmp_path, helpers):
+    from training.stages.flow import FlowStage, FlowStageConfig
+
+    cfg = FlowStageConfig(
+        out=str(tmp_path),
+        steps=10,
+        lr=1e-2,
+        encoder_from=str(helpers),
+        stats_samples=8,
+        ode_steps=2,
+        **COMMON,
+    )
+    res = train(FlowStage, cfg)
+    _falls(res, 0.7)
+    flow = load_bundle(res.nets_dir, device="cpu").get("flow")
+    assert not torch.equal(flow.std, torch.ones_like(flow.std))  # normalisation set from data
+
+
+def test_harmony_stage(tmp_path):
+    from training.stages.harmony import HarmonyStage, HarmonyStageConfig
+
+    res = train(HarmonyStage, HarmonyStageConfig(out=str(tmp_path), steps=12, lr=1e-2, **COMMON))
+    _falls(res)
+    assert load_bundle(res.nets_dir, device="cpu").has("harmony")
+
+
+def test_harmony_examples_are_balanced_and_valid():
+    from training.stages.harmony import make_example
+
+    real = 0
+    for k in range(16):
+        img, region, ok = make_example(k, 64, np.random.default_rng(k))
+        assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+        assert region.shape == (64, 64) and region.any()
+        real += ok
+    assert 3 <= real <= 13

@@ -1,0 +1,211 @@
+"""Pieces the stages share: network sizes, data access, tensors from samples, loading earlier stages.
+
+Synthetic seeds: training draws sample ``k`` from seed ``first_seed + k`` (``first_seed`` defaults to
+1,000,000); evaluation uses seeds below `EVAL_SEED_LIMIT` (100,000), so the two never overlap.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.labels import NUM_CLASSES
+from engine.models.layers import one_hot
+
+__all__ = [
+    "EVAL_SEED_LIMIT",
+    "SampleSource",
+    "images_to_tensor",
+    "labels_to_tensor",
+    "net_configs",
+    "load_nets",
+    "require_nets",
+    "init_matching",
+]
+
+#: Seeds below this are reserved for evaluation; training seeds start at TrainConfig.first_seed.
+EVAL_SEED_LIMIT = 100_000
+
+
+def images_to_tensor(images: list[np.ndarray], device) -> torch.Tensor:
+    """uint8 HxWx3 arrays -> float ``[B,3,H,W]`` in [-1, 1]."""
+    arr = np.stack([np.asarray(im, dtype=np.uint8) for im in images])
+    t = torch.from_numpy(arr).to(device=device).permute(0, 3, 1, 2).float()
+    return t / 127.5 - 1.0
+
+
+def labels_to_tensor(labels: list[np.ndarray], device) -> torch.Tensor:
+    """uint8 HxW id maps -> long ``[B,H,W]``."""
+    arr = np.stack([np.asarray(lab, dtype=np.int64) for lab in labels])
+    return torch.from_numpy(arr).to(device=device)
+
+
+def onehot(labels: torch.Tensor) -> torch.Tensor:
+    return one_hot(labels, NUM_CLASSES)
+
+
+class SampleSource:
+    """Sample number -> `Sample` (``.image`` uint8 HxWx3, ``.label`` uint8 HxW, ``.attrs``).
+
+    ``synthetic``: rendered on the fly from seed ``first_seed + k``; ``synthetic:N``: only N faces,
+    seeds ``first_seed .. first_seed + N - 1``. A folder dataset (``celebamask-hq:DIR``, ``lapa:DIR``,
+    ``folder:DIR``, see `training.data.datasets.make_dataset`): item ``k mod N``. Finite corpora are
+    walked through a permutation reshuffled every epoch, seeded by ``seed`` and the epoch, so resuming
+    repeats it.
+    """
+
+    def __init__(self, spec: str, size: int, *, first_seed: int, seed: int = 0, split: str = "train"):
+        from training.data.datasets import make_dataset, parse_spec
+
+        self.spec = spec
+        self.size = int(size)
+        self.first_seed = int(first_seed)
+        self.seed = int(seed)
+        kind, arg = parse_spec(spec)
+        self.synthetic = kind == "synthetic"
+        self._perm_epoch = -1
+        self._perm: np.ndarray | None = None
+        self.length: int | None = None
+        self.dataset = None
+        if self.synthetic:
+            from training.data.synthetic import render_face
+
+            self._render = render_face
+            if arg:
+                self.length = int(arg) if arg.isdigit() and int(arg) > 0 else 0
+                if not self.length:
+                    raise ValueError(f"synthetic:N needs a positive integer N, got {arg!r}")
+        else:
+            self.dataset = make_dataset(spec, split, self.size)
+            self.length = len(self.dataset)
+            if self.length == 0:
+                raise ValueError(f"dataset {spec!r} ({split}) holds no samples")
+
+    def _index(self, k: int) -> int:
+        """Position in a finite corpus for sample number ``k`` (epoch-wise permutation)."""
+        epoch, i = divmod(int(k), self.length)
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.length)
+            self._perm_epoch = epoch
+        return int(self._perm[i])
+
+    def seed_of(self, k: int) -> int:
+        """The synthetic seed of sample number ``k``."""
+        if not self.synthetic:
+            raise ValueError(f"{self.spec!r} is not the synthetic corpus: its samples have no seeds")
+        return self.first_seed + (int(k) if self.length is None else self._index(k))
+
+    def __call__(self, k: int):
+        if self.synthetic:
+            return self._render(self.seed_of(k), self.size)
+        return self.dataset[self._index(k)]
+
+
+# --------------------------------------------------------------------------------------------------
+# network sizes
+
+
+def net_configs(tiny: bool) -> dict:
+    """Constructor configs of every bundle network, consistent with each other (style dims, MSCA levels).
+
+    Full size follows FEASIBILITY.md: S = 64, a quarter-width "lite" SEAN generator (~100 ms at 256² on
+    two CPU cores), a 0.2M-parameter encoder.
+    """
+    from engine.models.encoder import EncoderConfig
+    from engine.models.flow import FlowConfig
+    from engine.models.generator import GeneratorConfig
+    from engine.models.harmony import HarmonyConfig
+    from engine.models.mapping import RSMConfig, StyleDiscriminatorConfig
+    from engine.models.mrsa import MRSAConfig
+    from engine.models.msca import MSCAConfig
+    from engine.models.parser_net import ParserConfig
+
+    if tiny:
+        enc = EncoderConfig.tiny()
+        s = enc.style_dim
+        gen = GeneratorConfig.tiny(style_dim=s)
+        levels = enc.pyramid_channels
+        msca = MSCAConfig(
+            feat_channels=levels, label_channels=8, k=(4,) * len(levels), out_channels=8, gate_hidden=8
+        )
+        return {
+            "encoder": enc,
+            "generator": gen,
+            "mrsa": MRSAConfig(style_dim=s, attn_dim=8),
+            "msca": msca,
+            "generator_msca": GeneratorConfig.tiny(style_dim=s, extra_channels=msca.out_channels),
+            "rsm": RSMConfig(style_dim=s, z_dim=8, hidden=16, layers=2),
+            "rsm_disc": StyleDiscriminatorConfig(style_dim=s, hidden=16, layers=2),
+            "flow": FlowConfig(style_dim=s, hidden=16, class_embed=4, layers=2),
+            "parser": ParserConfig.tiny(),
+            "harmony": HarmonyConfig.tiny(),
+        }
+    enc = EncoderConfig()
+    s = enc.style_dim
+    levels = enc.pyramid_channels
+    k = tuple(8 if i == 0 else 16 for i in range(len(levels)))
+    msca = MSCAConfig(feat_channels=levels, k=k)
+    return {
+        "encoder": enc,
+        "generator": GeneratorConfig(style_dim=s),
+        "mrsa": MRSAConfig(style_dim=s),
+        "msca": msca,
+        "generator_msca": GeneratorConfig(style_dim=s, extra_channels=msca.out_channels),
+        "rsm": RSMConfig(style_dim=s),
+        "rsm_disc": StyleDiscriminatorConfig(style_dim=s),
+        "flow": FlowConfig(style_dim=s),
+        "parser": ParserConfig(),
+        "harmony": HarmonyConfig(),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# networks from earlier stages
+
+
+def _bundle_dir(path: str | Path) -> Path:
+    p = Path(path)
+    if (p / "bundle.json").is_file():
+        return p
+    if (p / "nets" / "bundle.json").is_file():
+        return p / "nets"
+    raise FileNotFoundError(
+        f"{p} holds no networks: pass a bundle folder or a stage's --out folder (which has nets/bundle.json)"
+    )
+
+
+def load_nets(path: str | Path, names: tuple[str, ...] | list[str] | None = None) -> dict[str, nn.Module]:
+    """Networks from a bundle folder or a finished stage's ``--out`` folder (CPU, eval mode).
+
+    ``names``: those wanted (missing ones are simply absent from the result); None = all.
+    """
+    from engine.bundle import load_bundle
+
+    bundle = load_bundle(_bundle_dir(path), device=torch.device("cpu"))
+    return {n: m for n, m in bundle.nets.items() if names is None or n in names}
+
+
+def require_nets(path: str, names: tuple[str, ...], option: str, why: str) -> dict[str, nn.Module]:
+    """Like `load_nets` but every name must be there; the error names the option to fix."""
+    if not path:
+        raise ValueError(f"{why}: pass --{option} DIR (a bundle or the --out folder of that stage)")
+    nets = load_nets(path, names)
+    missing = [n for n in names if n not in nets]
+    if missing:
+        raise ValueError(f"--{option} {path} has no {', '.join(missing)} network ({why})")
+    return nets
+
+
+@torch.no_grad()
+def init_matching(dst: nn.Module, src: nn.Module) -> int:
+    """Copy every tensor of ``src`` whose name and shape match into ``dst``; returns how many."""
+    own = dst.state_dict()
+    n = 0
+    for k, v in src.state_dict().items():
+        if k in own and own[k].shape == v.shape:
+            own[k].copy_(v)
+            n += 1
+    return n
