@@ -4,7 +4,8 @@ A face is rendered in three stages, each a pure function of its inputs:
 
 1. geometry -> label map (``synth_parts.rasterize``), drawn at the requested size, so labels are exact
    at 128, 256 and 512;
-2. appearance -> albedo (``synth_texture.albedo``), colours and cached textures per region group;
+2. appearance -> albedo (``synth_appearance`` samples it, ``synth_albedo.albedo`` paints it with the
+   cached textures of ``synth_texture``), colours and textures per region group;
 3. lighting -> shading (``synth_shade.shade``): one light for the whole face over a height field.
 
 Because the stages are separate, a relit pair shares geometry, albedo and labels exactly, and the
@@ -12,7 +13,7 @@ transfer ground truth (target geometry and lighting, one region group's appearan
 is exact as well. Every seed is deterministic.
 
 Public API: ``render_face``, ``render_relit_pair``, ``render_transfer_gt``, ``render_label``,
-``class_frequencies``, ``SyntheticFaces`` and ``Lighting``/``random_lighting``.
+``class_frequencies``, ``SyntheticFaces``, ``Lighting``/``random_lighting`` and ``tune_allocator``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "class_frequencies",
     "SyntheticFaces",
     "TRANSFER_GROUPS",
+    "tune_allocator",
 ]
 
 _I = INDEX
