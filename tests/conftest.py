@@ -17,8 +17,8 @@ def build_tiny_nets(resolution: int = 64, seed: int = 0) -> dict:
     from engine.models.generator import Generator, GeneratorConfig
     from engine.models.harmony import HarmonyConfig, HarmonyScorer
     from engine.models.mapping import RSMBank, RSMConfig
-    from engine.models.msca import MSCA, MSCAConfig
     from engine.models.mrsa import MRSA, MRSAConfig
+    from engine.models.msca import MSCA, MSCAConfig
     from engine.models.parser_net import FaceParser, ParserConfig
 
     torch.manual_seed(seed)
