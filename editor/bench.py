@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 FRAME_S = 1 / 60  # the benchmark repaints like a 60 Hz display while a regenerate runs
 
 

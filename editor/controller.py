@@ -76,6 +76,7 @@ class EditorController(ReferenceEdits, QObject):
         self.opening = False
         self.last_error: str | None = None
         self.last_render_ms: float | None = None
+        self._last_request: tuple | None = None  # (document generation, state, request id)
         client.renderReady.connect(self._on_render)
         client.renderFailed.connect(self._on_render_failed)
 
@@ -125,11 +126,18 @@ class EditorController(ReferenceEdits, QObject):
 
     # --- rendering ------------------------------------------------------------------------------
     def request_render(self, state=None) -> int:
+        """Ask for the state's picture. The same state as the latest request is not rendered twice
+        (e.g. a stroke's release after its last preview), so its result arrives a whole render sooner."""
         if self.doc is None:
             return 0
-        return self.client.request_render(
-            self.doc.prepared, state or self.doc.state, token=self.doc.generation
-        )
+        state = state or self.doc.state
+        last = self._last_request
+        if last is not None and last[0] == self.doc.generation and last[2] == self.client.latest_render_id:
+            if last[1] is state or last[1].same_as(state):
+                return last[2]
+        rid = self.client.request_render(self.doc.prepared, state, token=self.doc.generation)
+        self._last_request = (self.doc.generation, state, rid)
+        return rid
 
     @property
     def result_is_current(self) -> bool:
@@ -144,6 +152,7 @@ class EditorController(ReferenceEdits, QObject):
         self.regenerated.emit(self.last_render_ms)
 
     def _on_render_failed(self, err: RenderError) -> None:
+        self._last_request = None  # asking again for the same state must try again
         if self.doc is None or err.token != self.doc.generation or err.id < self.result_id:
             return
         self.result_id = err.id

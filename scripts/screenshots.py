@@ -195,7 +195,7 @@ def main(argv=None) -> int:
         y, x = hair[len(hair) // 2] if len(hair) else (R // 2, R // 2)
         pos = canvas.image_to_widget(x + 0.5, y + 0.5)
         md = reference_mime(ref)  # keep a reference: the event only points at the mime data
-        ev = QDragMoveEvent(pos, Qt.DropAction.CopyAction, md, L, Qt.KeyboardModifier.NoModifier)
+        ev = QDragMoveEvent(pos.toPoint() if hasattr(pos, "toPoint") else pos, Qt.DropAction.CopyAction, md, L, Qt.KeyboardModifier.NoModifier)
         canvas.dragMoveEvent(ev)
         shot("05_gallery_drag")
         canvas.clear_drop_hint()

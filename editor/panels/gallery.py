@@ -55,6 +55,11 @@ def folder_images(folder: Path) -> list[Path]:
     return files[:MAX_PER_FOLDER]
 
 
+def display_name(path: Path) -> str:
+    """'face_03_glasses.png' -> 'face 03 glasses' (wraps in the grid instead of being cut)."""
+    return path.stem.replace("_", " ").replace("-", " ").strip() or path.name
+
+
 class _ThumbList(QListWidget):
     """Icon grid whose drags carry our reference mime type."""
 
@@ -62,7 +67,7 @@ class _ThumbList(QListWidget):
         super().__init__(parent)
         self.setViewMode(QListWidget.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
-        self.setGridSize(QSize(THUMB + 16, THUMB + 28))
+        self.setGridSize(QSize(THUMB + 16, THUMB + 40))  # two lines of caption
         self.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.setMovement(QListWidget.Movement.Static)
         self.setWordWrap(True)
@@ -175,7 +180,7 @@ class ReferenceGallery(QWidget):
             return
         placeholder = QPixmap(THUMB, THUMB)
         placeholder.fill(QColor(70, 70, 74))
-        it = QListWidgetItem(QIcon(placeholder), path.stem[:14])
+        it = QListWidgetItem(QIcon(placeholder), display_name(path))
         it.setData(PATH_ROLE, str(path))
         it.setData(ORIGIN_ROLE, origin)
         it.setToolTip(str(path) + ("" if origin else "\n(bundled sample)"))

@@ -48,7 +48,7 @@ class RegionLegend(QTreeWidget):
         self.setColumnCount(3)
         self.setHeaderLabels(["Region", "Key", "Style"])
         self.headerItem().setToolTip(0, "Tick: tint this region on the canvas")
-        self.setMinimumWidth(250)
+        self.setMinimumWidth(285)
         self.setRootIsDecorated(False)
         self.setUniformRowHeights(True)
         self.setIconSize(QSize(16, 16))

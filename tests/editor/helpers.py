@@ -40,7 +40,7 @@ def drop_reference(widget, path: str, pos: QPointF, mods=NOMOD):
     """What a gallery drag does when it ends over ``widget`` at ``pos``: drag-move, then drop."""
     md = reference_mime(path)
     actions = Qt.DropAction.CopyAction
-    move = QDragMoveEvent(pos, actions, md, Qt.MouseButton.LeftButton, mods)
+    move = QDragMoveEvent(pos.toPoint(), actions, md, Qt.MouseButton.LeftButton, mods)
     widget.dragMoveEvent(move)
     drop = QDropEvent(pos, actions, md, Qt.MouseButton.LeftButton, mods)
     widget.dropEvent(drop)

@@ -163,3 +163,25 @@ def test_shape_tools_fill_rect_lasso_eraser_pick(opened, qtbot):
     assert win.legend.currentItem() is win.legend.item(ctl.current_label)
     assert ctl.undo_stack.count() == 5
     wait_idle(qtbot, win)
+
+
+def test_release_reuses_the_last_preview_render(opened, qtbot):
+    win = opened
+    client, canvas = win.client, win.canvas
+    calls = []
+    real = client.request_render
+    client.request_render = lambda *a, **k: calls.append(1) or real(*a, **k)
+    from PySide6.QtCore import QEvent
+
+    from tests.editor.helpers import L, _send
+
+    p0, p1 = canvas.image_to_widget(12.5, 50.5), canvas.image_to_widget(40.5, 50.5)
+    _send(canvas, QEvent.Type.MouseButtonPress, p0, L, L)
+    _send(canvas, QEvent.Type.MouseMove, p1, Qt.MouseButton.NoButton, L)
+    previews = len(calls)
+    assert previews == 2
+    _send(canvas, QEvent.Type.MouseButtonRelease, p1, L, Qt.MouseButton.NoButton)
+    assert len(calls) == previews, "the committed state equals the last preview: no second render"
+    assert win.ctl.undo_stack.count() == 1
+    wait_idle(qtbot, win)
+    assert win.ctl.result_is_current
