@@ -11,6 +11,7 @@ import pytest
 from engine import face_detectors as fd
 from engine.face import (
     EYE_DISTANCE,
+    EYE_TO_CENTRE,
     Alignment,
     DetectorUnavailable,
     detect_and_align,
@@ -19,7 +20,7 @@ from engine.face import (
 )
 
 SIZE = 256
-EYE_Y = 0.5 - 0.105 * EYE_DISTANCE  # where the template puts the eye line (fraction of the side)
+EYE_Y = 0.5 - EYE_TO_CENTRE * EYE_DISTANCE  # where the template puts the eye line (fraction of the side)
 
 
 def synth_face(w=640, h=480, cx=320.0, cy=250.0, fw=180.0, seed=0):
