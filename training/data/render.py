@@ -10,16 +10,17 @@ per face). With ``--relit`` each face is written under two lights: ``images/<id>
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, field
 
 import cv2
 from tqdm import tqdm
 
+from training.config import ConfigError, HelpRequested, format_help, parse_config
 from training.data.synthetic import render_face, render_relit_pair
 
 
@@ -66,39 +67,44 @@ def _check_writable(out: str) -> str | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
-        prog="facepaint-train render",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    ap.add_argument("--count", type=int, required=True, help="number of faces")
-    ap.add_argument("--size", type=int, default=256, help="image size in pixels (default 256)")
-    ap.add_argument("--out", required=True, help="output folder (created)")
-    ap.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    ap.add_argument("--relit", action="store_true", help="write each face under two lights")
-    ap.add_argument("--workers", type=int, default=1, help="processes (spawned; default 1)")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return ap
+@dataclass
+class RenderConfig:
+    """Render synthetic faces (image + label PNGs) to a folder."""
+
+    count: int = field(default=0, metadata={"help": "number of faces (required)"})
+    out: str = field(default="", metadata={"help": "output folder, created (required)"})
+    size: int = field(default=256, metadata={"help": "image size in pixels"})
+    seed: int = field(default=0, metadata={"help": "first seed"})
+    relit: bool = field(default=False, metadata={"help": "write each face under two lights"})
+    workers: int = field(default=1, metadata={"help": "processes (spawned)"})
+    progress: bool = field(default=True, metadata={"help": "progress bar"})
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            raise ConfigError(f"--count must be >= 1, got {self.count}")
+        if not self.out:
+            raise ConfigError("--out is required")
+        if self.size < 32:
+            raise ConfigError(f"--size must be >= 32, got {self.size}")
+        if self.seed < 0 or self.workers < 1:
+            raise ConfigError("--seed must be >= 0 and --workers >= 1")
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
-    if a.count < 1:
-        print(f"error: --count must be >= 1, got {a.count}", file=sys.stderr)
-        return 2
-    if a.size < 32:
-        print(f"error: --size must be >= 32, got {a.size}", file=sys.stderr)
-        return 2
-    if a.seed < 0 or a.workers < 1:
-        print("error: --seed must be >= 0 and --workers >= 1", file=sys.stderr)
+    try:
+        a = parse_config(RenderConfig, argv, prog="facepaint-train render")
+    except HelpRequested:
+        print(format_help(RenderConfig, "facepaint-train render", __doc__ or ""))
+        return 0
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     why = _check_writable(a.out)
     if why is not None:
         print(f"error: cannot write to {a.out!r}: {why}", file=sys.stderr)
         return 2
     jobs = [(s, a.size, a.relit, a.out) for s in range(a.seed, a.seed + a.count)]
-    bar = tqdm(total=a.count, unit="face", desc="render", disable=a.no_progress)
+    bar = tqdm(total=a.count, unit="face", desc="render", disable=not a.progress)
     try:
         with open(os.path.join(a.out, "meta.jsonl"), "w", encoding="utf-8") as meta:
             if a.workers == 1:
