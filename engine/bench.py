@@ -159,7 +159,8 @@ def session_bench(bundle, runs: int = 7) -> dict:
 
         regen_ms = median_ms(stroke, runs)
         ref = engine.add_reference(ref_path)
-        present = [r for r in (13, 1, 11) if engine.reference(ref).present[r]] or [0]
+        has = engine.reference(ref).present
+        present = [r for r in (13, 1, 11) if has[r]] or [int(r) for r in np.flatnonzero(has)]
 
         def transfer():
             s.transfer(ref, [present[k[0] % len(present)]])
