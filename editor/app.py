@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,15 +24,29 @@ from editor.settings import APPLICATION, ORGANISATION, Settings
 guard_singleton_refcounts()  # before any window exists: see editor.qtcompat
 
 
-def engine_factory(bundle_path: str | Path | None = None, device: str | None = None, detector: str = "auto"):
-    """A callable that builds the FaceEngine; it runs inside the worker thread."""
+#: Prepared references the editor's engine keeps (each holds its decoded photo); older ones are dropped
+#: and prepared again from their file when an edit needs them.
+EDITOR_MAX_REFERENCES = 20  # at least one per region, so that any single state can render
 
-    def build():
+
+def engine_factory(
+    bundle_path: str | Path | None = None,
+    device: str | None = None,
+    detector: str = "auto",
+    max_references: int = EDITOR_MAX_REFERENCES,
+):
+    """A callable that builds the FaceEngine; it runs inside the worker thread. ``build(device="cpu")``
+    rebuilds it on the CPU (the fallback after a GPU out-of-memory error)."""
+    chosen = device
+
+    def build(device: str | None = None):
         from engine.bundle import default_bundle_path, load_bundle
         from engine.session import FaceEngine
 
         path = Path(bundle_path) if bundle_path else default_bundle_path()
-        return FaceEngine(load_bundle(path, device=device), detector=detector)
+        dev = device or chosen
+        bundle = load_bundle(path, device=None if dev == "auto" else dev)
+        return FaceEngine(bundle, detector=detector, max_references=max_references)
 
     return build
 
@@ -76,13 +91,14 @@ def create_window(
     settings: Settings | None = None,
     synchronous: bool = False,
     theme: bool = True,
+    autosave: bool = True,
 ) -> MainWindow:
     """Build the main window and start its engine worker (the model loads in the background)."""
     app = get_app()
     if theme:
         apply_theme(app)
     client = EngineClient(factory or engine_factory(), synchronous=synchronous)
-    win = MainWindow(client, settings or Settings())
+    win = MainWindow(client, settings or Settings(), autosave=autosave)
     client.setParent(win)
     client.start()
     return win
@@ -115,12 +131,18 @@ def run(argv: Sequence[str] | None = None) -> int:
     win = create_window(factory=engine_factory(args.bundle, args.device), settings=settings)
     path = initial_path(args.photo, settings)
     settings.mark_launched()
+    if os.environ.get("FACEPAINT_TEST_SCRIPT"):
+        from editor import testhook
+
+        testhook.install(win, os.environ["FACEPAINT_TEST_SCRIPT"])
+    win.show()
+    if win.offer_restore():
+        path = None  # the restored document wins over the photo argument
     if path is not None:
         if not path.exists():
             win.show_error(f"{path} does not exist.")
         else:
             win.open_path(path)
-    win.show()
     return int(app.exec())
 
 

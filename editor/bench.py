@@ -8,12 +8,12 @@ regenerate runs in the worker, repaints the canvas from the UI thread. It report
 * ``stroke_to_result_ms``: median time from releasing a stroke to its result being on screen;
 * extras: per mouse-move handling time, the model's own render time, device and resolution.
 
-``soak_bench()`` fires hundreds of edits (strokes, random styles, undo/redo) without waiting, then
-checks that the last result matches the last state, that undoing everything restores the parsed mask
-exactly, and how memory and latency moved over the run.
+``soak_bench()`` (in editor.soak) fires thousands of strokes, transfers, slider moves and undo/redo
+without waiting, then reports memory at start and end, the longest UI-thread stall and any error.
 
 Both take keyword arguments or a ``facepaint bench --gui`` style argument list
-(``--bundle DIR --photo FILE --device cpu|cuda --strokes N --edits N``).
+(``--bundle DIR --photo FILE --device cpu|cuda --strokes N``; the soak also ``--transfers N --sliders N
+--undos N --edits N --seed N``).
 """
 
 from __future__ import annotations
@@ -54,7 +54,11 @@ def _options(argv, **kw) -> dict:
     p.add_argument("--photo")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"))
     p.add_argument("--strokes", type=int)
-    p.add_argument("--edits", type=int)
+    p.add_argument("--edits", type=int, help="soak: this many actions in the default mix")
+    p.add_argument("--transfers", type=int)
+    p.add_argument("--sliders", type=int)
+    p.add_argument("--undos", type=int, help="soak: undo and redo steps")
+    p.add_argument("--seed", type=int)
     a = p.parse_args(list(argv))
     return {**kw, **{k: v for k, v in vars(a).items() if v is not None}}
 
@@ -221,70 +225,10 @@ def gui_bench(argv=None, photo=None, **kw) -> dict:
 
 
 def soak_bench(argv=None, photo=None, **kw) -> dict:
-    """Many edits without waiting (latest-wins under load), then integrity, memory and latency drift."""
-    import numpy as np
+    """The long-session benchmark (``facepaint bench --soak``): see editor.soak."""
+    from editor.soak import soak_bench as run
 
-    o = _options(argv, **({"photo": photo} if photo is not None else {}), **kw)
-    edits = int(o.get("edits", 300))
-    with _harness(o) as h:
-        ctl, win = h.ctl, h.win
-        errors: list[str] = []
-        ctl.errorRaised.connect(errors.append)
-        renders = [0]
-        ctl.resultChanged.connect(lambda: renders.__setitem__(0, renders[0] + 1))
-        rss0, t0 = _rss_mb(), time.perf_counter()
-        ui_ms: list[float] = []
-        latency: list[float] = []
-        for i in range(edits):
-            s = time.perf_counter()
-            kind = i % 5
-            if kind in (0, 1, 2):
-                h.stroke(i)
-            elif kind == 3:
-                win.style_panel.random_style()
-            else:
-                win.undo() if i % 10 == 4 else win.redo()
-            ui_ms.append((time.perf_counter() - s) * 1000.0)
-            h.app.processEvents()
-            if i % 25 == 24:  # now and then, wait and time the result
-                s = time.perf_counter()
-                h.settle()
-                latency.append((time.perf_counter() - s) * 1000.0)
-        h.settle()
-        seconds = time.perf_counter() - t0
-        check: list = []  # re-render the final state in the worker and compare with what is shown
-        h.client.submit(
-            "check", lambda e, p, st: e.render(p, st), ctl.doc.prepared, ctl.doc.state, on_done=check.append
-        )
-        h.wait(lambda: bool(check), "the check render")
-        final_ok = bool(np.array_equal(ctl.result, check[0]))
-        steps = ctl.undo_stack.count()
-        while ctl.undo_stack.canUndo():
-            win.undo()
-        h.settle()
-        undo_exact = (
-            bool(np.array_equal(ctl.doc.state.mask, ctl.doc.parsed_mask)) and not ctl.doc.state.overrides
-        )
-        rss1 = _rss_mb()
-        q = max(1, len(latency) // 4)
-        return {
-            "edits": edits,
-            "seconds": round(seconds, 1),
-            "results_shown": renders[0],
-            "undo_steps": steps,
-            "final_result_matches_state": final_ok,
-            "undo_all_restores_parsed": undo_exact,
-            "errors": errors[:5],
-            "ui_ms_per_edit_median": round(statistics.median(ui_ms), 2),
-            "ui_ms_per_edit_max": round(max(ui_ms), 2),
-            "settle_ms_first_quarter": round(statistics.median(latency[:q]), 1) if latency else None,
-            "settle_ms_last_quarter": round(statistics.median(latency[-q:]), 1) if latency else None,
-            "rss_mb_start": round(rss0, 1),
-            "rss_mb_end": round(rss1, 1),
-            "rss_growth_mb": round(rss1 - rss0, 1),
-            "resolution": h.R,
-            "device": h.client.device_label,
-        }
+    return run(argv, photo, **kw)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The Qt-free edit document: one prepared photo, its current EditState, and the atoms undo replays.
 
-Every change goes through an atom (apply a MaskDelta, set overrides, change settings, set the free
-regions) so that the undo commands in ``editor.commands`` can replay them exactly in both directions.
+Every change goes through an atom (an ``editor.history`` operation, a MaskDelta, overrides, settings,
+free regions) so that the undo commands in ``editor.commands`` can replay them exactly in both directions.
 Listeners are told what kind of thing changed ("mask", "style", "settings", "free").
 """
 
@@ -33,6 +33,7 @@ class Document:
         self.state = state
         self.source = Path(source) if source else None
         self.session_path: Path | None = None
+        self.photo_sha256: str | None = None  # of the decoded photo, for the autosave's path check
         self.generation = Document._next_generation
         Document._next_generation += 1
         self._listeners: list[Listener] = []
@@ -78,6 +79,11 @@ class Document:
             fn(kind)
 
     # --- atoms (used by the undo commands) ------------------------------------------------------
+    def apply_op(self, op, forward: bool = True) -> None:
+        """Apply an ``editor.history`` operation (or take it back)."""
+        self.state = op.transform(self.state, forward)
+        self._notify(op.kind)
+
     def apply_mask_delta(self, delta: MaskDelta, forward: bool = True) -> None:
         mask = delta.apply(self.state.mask) if forward else delta.revert(self.state.mask)
         self.state = self.state.with_mask(mask)

@@ -6,14 +6,18 @@
   worker, in submission order, before the pending render.
 * Results and errors reach the UI thread through a queued signal; the UI drops stale ones.
 * ``synchronous=True`` runs everything at once in the caller's thread (tests, benchmarks).
+* Faults: every exception becomes a message and the worker keeps serving. When the GPU runs out of
+  memory the engine is rebuilt on the CPU (``factory(device="cpu")``), the failed request is run again
+  there, and ``deviceFallback`` tells the UI. Prepared photos and references made on the old device are
+  prepared again on the new one when next used (``ref_paths`` says where each reference came from).
 """
 
 from __future__ import annotations
 
-import sys
+import gc
+import inspect
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,11 +25,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from editor.faults import TRIM_EVERY_S, describe_error, is_gpu_oom, release_free_memory
 from editor.qtcompat import guard_singleton_refcounts
-from engine.bundle import BundleError
-from engine.imageio import ImageError
-from engine.maskops import MaskOpError
-from engine.session import EngineError, StateError
+from engine.session import EngineError
 
 guard_singleton_refcounts()
 
@@ -70,19 +72,6 @@ class _Job:
     args: tuple
 
 
-def describe_error(exc: BaseException) -> str:
-    """A readable one-line message for anything the engine raised."""
-    if isinstance(exc, (EngineError, StateError, BundleError, ImageError, MaskOpError)):
-        return str(exc) or type(exc).__name__
-    if isinstance(exc, MemoryError):
-        return "Out of memory while running the model. Close other programs or use a smaller photo."
-    if isinstance(exc, OSError):
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        return f"{exc.strerror or exc}{where}"
-    traceback.print_exception(exc, file=sys.stderr)
-    return f"Unexpected error ({type(exc).__name__}): {exc}"
-
-
 class _Worker(QThread):
     def __init__(self, client: EngineClient):
         super().__init__()
@@ -106,6 +95,7 @@ class _Worker(QThread):
                 idle = not (c._jobs or c._slot)
             if idle:
                 c._relay.emit(("busy", False))
+                c._trim_when_idle()
 
 
 class EngineClient(QObject):
@@ -118,6 +108,7 @@ class EngineClient(QObject):
     jobFinished = Signal(object)  # JobResult
     jobFailed = Signal(object)  # JobResult with .error
     busyChanged = Signal(bool)
+    deviceFallback = Signal(str, str)  # new device label, message for the user
     _relay = Signal(object)
 
     def __init__(
@@ -139,6 +130,9 @@ class EngineClient(QObject):
         self._callbacks: dict[int, tuple[Callable | None, Callable | None]] = {}
         self._worker: _Worker | None = None
         self.busy = False
+        self.ref_paths: dict[str, str] = {}  # reference id -> file, to prepare it again on a new engine
+        self._migrated: dict = {}
+        self._last_trim = 0.0  # (id(old prepared)) -> (old, new) prepared on the current engine
         self._relay.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -212,25 +206,137 @@ class EngineClient(QObject):
         self._dispatch(("busy", False))
 
     # --- worker side ----------------------------------------------------------------------------
+    def _trim_when_idle(self) -> None:
+        """Give freed memory back to the OS now and then (glibc keeps what a render freed, so a long
+        session's RSS would creep up without it). Runs in the worker, at most every TRIM_EVERY_S."""
+        now = time.monotonic()
+        if now - self._last_trim >= TRIM_EVERY_S:
+            self._last_trim = now
+            release_free_memory()
+
+    def _build(self, device: str | None = None):
+        if device is None:
+            return self.factory()
+        try:
+            params = inspect.signature(self.factory).parameters
+        except (TypeError, ValueError):
+            params = {}
+        if "device" not in params and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            raise EngineError(f"the engine cannot be rebuilt on the {device.upper()}")
+        return self.factory(device=device)
+
+    def _post(self, msg) -> None:
+        if self.synchronous:
+            self._dispatch(msg)
+        else:
+            self._relay.emit(msg)
+
+    def _fall_back_to_cpu(self) -> bool:
+        """After a GPU out-of-memory error: drop the engine, build it on the CPU. True when it worked."""
+        dev = getattr(getattr(self.engine, "device", None), "type", "cpu")
+        if dev == "cpu":
+            return False
+        self.engine = None
+        self._migrated.clear()
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+        try:
+            self.engine = self._build("cpu")
+        except BaseException as e:  # noqa: BLE001
+            self.engine_error = describe_error(e)
+            self._post(
+                ("fallback", "", f"The GPU ran out of memory and the CPU engine failed: {self.engine_error}")
+            )
+            return False
+        label = str(getattr(self.engine, "device_label", "CPU"))
+        self._post(
+            (
+                "fallback",
+                label,
+                "The GPU ran out of memory, so FacePaint moved the model to the CPU. "
+                "Editing goes on there (slower); restart FacePaint to use the GPU again.",
+            )
+        )
+        return True
+
+    def _adopt(self, value):
+        """A PreparedImage made by an earlier engine (another device) -> the same photo on this one."""
+        styles = getattr(value, "styles", None)
+        dev = getattr(self.engine, "device", None)
+        if (
+            styles is None
+            or dev is None
+            or not hasattr(value, "parsed_mask")
+            or styles.device.type == dev.type
+        ):
+            return value
+        hit = self._migrated.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        new = self.engine.prepare(
+            value.photo, alignment=value.alignment, parsed_mask=value.parsed_mask, align=value.aligned
+        )
+        if len(self._migrated) >= 8:
+            self._migrated.clear()
+        self._migrated[id(value)] = (value, new)
+        return new
+
+    def _ensure_refs(self, state) -> None:
+        """References the state uses that this engine has not prepared (evicted, or engine rebuilt)."""
+        refs = getattr(state, "refs", None)
+        if refs is None or not hasattr(self.engine, "has_reference"):
+            return
+        needed = refs()
+        missing = [r for r in needed if not self.engine.has_reference(r) and r in self.ref_paths]
+        if not missing:
+            return
+        for rid in needed - set(missing):  # mark the ones still there as recently used first
+            if self.engine.has_reference(rid):
+                self.engine.add_reference(self.engine.reference(rid))
+        for rid in missing:
+            got = self.engine.add_reference(self.ref_paths[rid])
+            if got != rid:
+                raise EngineError(f"reference {self.ref_paths[rid]} changed on disk since it was added")
+
+    def _run_item(self, item):
+        if self.engine is None:
+            raise EngineError(f"The engine is not available: {self.engine_error or 'it has not started'}")
+        if isinstance(item, _Render):
+            self._ensure_refs(item.state)
+            return self.engine.render(self._adopt(item.prepared), item.state)
+        args = tuple(self._adopt(a) for a in item.args)
+        for a in args:
+            self._ensure_refs(a)
+        return item.fn(self.engine, *args)
+
     def _execute(self, item):
         t0 = time.perf_counter()
         if isinstance(item, _Job) and item.kind == "start":
             try:
-                self.engine = self.factory()
+                self.engine = self._build()
                 label = str(getattr(self.engine, "device_label", ""))
                 return ("ready", item.id, label, time.perf_counter() - t0)
             except BaseException as e:  # noqa: BLE001 - every failure becomes a message
                 self.engine_error = describe_error(e)
                 return ("failed", item.id, self.engine_error, time.perf_counter() - t0)
+        tag = "render" if isinstance(item, _Render) else "job"
         try:
-            if self.engine is None:
-                raise EngineError(f"The engine is not available: {self.engine_error or 'it has not started'}")
-            if isinstance(item, _Render):
-                img = self.engine.render(item.prepared, item.state)
-                return ("render", item, img, time.perf_counter() - t0)
-            value = item.fn(self.engine, *item.args)
-            return ("job", item, value, time.perf_counter() - t0)
+            try:
+                value = self._run_item(item)
+            except BaseException as e:  # noqa: BLE001
+                if not (is_gpu_oom(e) and self._fall_back_to_cpu()):
+                    raise
+                value = self._run_item(item)  # once more, on the CPU
+            return (tag, item, value, time.perf_counter() - t0)
         except BaseException as e:  # noqa: BLE001
+            if isinstance(e, MemoryError):
+                gc.collect()
             return ("error", item, describe_error(e), time.perf_counter() - t0)
 
     # --- UI side --------------------------------------------------------------------------------
@@ -243,6 +349,11 @@ class EngineClient(QObject):
                 self.busyChanged.emit(msg[1])
             return
         if self._stop:
+            return
+        if tag == "fallback":
+            if msg[1]:
+                self.device_label = msg[1]
+            self.deviceFallback.emit(msg[1], msg[2])
             return
         if tag in ("ready", "failed"):
             _, jid, text, _secs = msg
@@ -265,8 +376,15 @@ class EngineClient(QObject):
         on_done, on_error = self._callbacks.pop(item.id, (None, None))
         if tag == "job":
             res = JobResult(item.id, item.kind, value, secs)
-            if on_done is not None:
-                on_done(value)
+            try:
+                if on_done is not None:
+                    on_done(value)
+            except Exception as e:  # noqa: BLE001 - a failing UI callback is reported, the editor goes on
+                res = JobResult(item.id, item.kind, None, secs, error=describe_error(e))
+                if on_error is not None:
+                    on_error(res.error)
+                self.jobFailed.emit(res)
+                return
             self.jobFinished.emit(res)
         else:
             res = JobResult(item.id, item.kind, None, secs, error=value)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.session import EditSession, EngineError, read_session_file, write_session_file
+from engine.session import EditSession, EngineError, photo_sha256, read_session_file, write_session_file
 
 SESSION_SUFFIXES = (".json",)
 
@@ -22,6 +22,7 @@ class Opened:
     state: object  # EditState
     source: Path
     is_session: bool
+    sha256: str = ""  # of the decoded photo
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class RefInfo:
     id: str
     crop: np.ndarray
     present: tuple[bool, ...]
+    sha256: str = ""
+    aligned: bool = True
+
+    def entry(self) -> dict:
+        """How a session or autosave names this reference."""
+        return {"path": str(Path(self.path).resolve()), "sha256": self.sha256, "aligned": self.aligned}
 
 
 def is_session_path(path: str | Path) -> bool:
@@ -43,9 +50,9 @@ def open_any(engine, path: str | Path) -> Opened:
         raise EngineError(f"{p} does not exist")
     if is_session_path(p):
         prepared, state = read_session_file(p, engine)
-        return Opened(prepared, state, p, True)
+        return Opened(prepared, state, p, True, photo_sha256(prepared.photo.rgb))
     prepared = engine.prepare(str(p))
-    return Opened(prepared, engine.initial_state(prepared), p, False)
+    return Opened(prepared, engine.initial_state(prepared), p, False, photo_sha256(prepared.photo.rgb))
 
 
 def add_reference(engine, path: str | Path) -> RefInfo:
@@ -53,8 +60,30 @@ def add_reference(engine, path: str | Path) -> RefInfo:
     if not p.is_file():
         raise EngineError(f"reference {p} does not exist")
     rid = engine.add_reference(str(p))
+    return ref_info(engine, rid, str(path))
+
+
+def ref_info(engine, rid: str, path: str) -> RefInfo:
     ref = engine.reference(rid)
-    return RefInfo(str(path), rid, np.asarray(ref.crop), tuple(bool(x) for x in ref.present))
+    return RefInfo(
+        path,
+        rid,
+        np.asarray(ref.crop),
+        tuple(bool(x) for x in ref.present),
+        photo_sha256(ref.photo.rgb),
+        bool(ref.aligned),
+    )
+
+
+def restore_autosave(engine, folder: str | Path):
+    """Read an orphaned autosave (``editor.recovery``); returns (Restored, [RefInfo])."""
+    from editor.recovery import read_autosave
+
+    res = read_autosave(engine, Path(folder))
+    infos = [
+        ref_info(engine, rid, e.get("path", "")) for rid, e in res.refs.items() if engine.has_reference(rid)
+    ]
+    return res, infos
 
 
 def export(engine, prepared, state, path, mask_path=None, session_path=None) -> str:

@@ -16,6 +16,8 @@ from editor.commands import FreeRegionCommand
 from engine.labels import DISPLAY_NAMES, FACE_SWAP_CLASSES, INDEX
 from engine.session import FreeRegion, Override
 
+MAX_REF_INFOS = 64  # prepared references the UI keeps (a 256² crop each)
+
 
 class ReferenceEdits:
     """Expects the controller's doc, client, undo_stack, refs, signals and set_overrides."""
@@ -42,6 +44,9 @@ class ReferenceEdits:
 
     def _reference_ready(self, info: jobs.RefInfo) -> None:
         self.refs[info.path] = info
+        self.remember_reference(info)
+        while len(self.refs) > MAX_REF_INFOS:  # the oldest; it is prepared again when used again
+            self.refs.pop(next(iter(self.refs)))
         self.referenceReady.emit(info)
         for fn in self._ref_waiters.pop(info.path, []):
             fn(info)

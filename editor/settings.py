@@ -21,6 +21,7 @@ class Settings:
 
     def __init__(self, path: str | os.PathLike | None = None):
         path = path or os.environ.get("FACEPAINT_SETTINGS")
+        self.path = str(path) if path else None  # an explicit INI file (the autosave folder goes next to it)
         if path:
             self.q = QSettings(str(path), QSettings.Format.IniFormat)
         else:

@@ -68,14 +68,13 @@ def apply_edit(session, edit: dict, base: Path) -> None:
 
     if not isinstance(edit, dict) or not isinstance(edit.get("op"), str):
         raise CliError(f"each edit needs an 'op' string, got {edit!r}"[:200])
-    op = edit["op"]
+    op = edit["op"][:40]
 
     def ref_path(key="ref"):
         v = edit.get(key)
         if not isinstance(v, str) or not v:
             raise CliError(f"edit {op!r} needs a '{key}' path")
-        p = Path(v)
-        return p if p.is_absolute() else base / p
+        return script_path(v, base, f"edit {op!r}")
 
     def region():
         v = edit.get("region")
@@ -118,25 +117,46 @@ def apply_edit(session, edit: dict, base: Path) -> None:
         raise CliError(f"unknown edit op {op!r}")
 
 
-MAX_SCRIPT_BYTES = 4 * 1024 * 1024
-MAX_SCRIPT_EDITS = 10_000
+def script_path(v: str, base: Path, what: str) -> Path:
+    """A path named in an edit script: absolute, or relative to the script's folder without climbing
+    out of it ('..' is refused, so a shared script cannot reach files beside or above its folder)."""
+    from engine.limits import MAX_PATH_CHARS
+
+    if len(v) > MAX_PATH_CHARS or "\x00" in v:
+        raise CliError(f"{what}: the path is not a usable file name")
+    p = Path(v)
+    if p.is_absolute():
+        return p
+    if ".." in p.parts:
+        raise CliError(f"{what}: the path {v[:200]!r} leaves the script's folder; relative paths must stay inside it")
+    return base / p
 
 
 def read_script(path: str) -> list[dict]:
+    from engine.limits import MAX_SCRIPT_BYTES, MAX_SCRIPT_EDITS, parse_json
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise CliError(f"edit script {p} does not exist")
-    if p.stat().st_size > MAX_SCRIPT_BYTES:
-        raise CliError(f"edit script {p} is larger than {MAX_SCRIPT_BYTES} bytes")
+    if not p.is_file():
+        raise CliError(f"edit script {p} is not a regular file")
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise CliError(f"edit script {p} is not valid JSON ({type(e).__name__})") from None
+        if p.stat().st_size > MAX_SCRIPT_BYTES:
+            raise CliError(f"edit script {p} is larger than {MAX_SCRIPT_BYTES} bytes")
+        data = p.read_bytes()
+    except OSError as e:
+        raise CliError(f"cannot read edit script {p}: {e.strerror or e}") from None
+    if len(data) > MAX_SCRIPT_BYTES:
+        raise CliError(f"edit script {p} is larger than {MAX_SCRIPT_BYTES} bytes")
+    doc = parse_json(data, f"edit script {p}", CliError)
     edits = doc.get("edits") if isinstance(doc, dict) else doc
     if not isinstance(edits, list):
         raise CliError(f"edit script {p} must be a list of edits or an object with an 'edits' list")
     if len(edits) > MAX_SCRIPT_EDITS:
         raise CliError(f"edit script {p} has more than {MAX_SCRIPT_EDITS} edits")
+    for i, e in enumerate(edits):
+        if not isinstance(e, dict) or not isinstance(e.get("op"), str):
+            raise CliError(f"edit script {p}: edit {i + 1} is not an object with an 'op' string")
     return edits
 
 

@@ -3,6 +3,12 @@
 The rule everywhere: a pixel whose blend weight is exactly 0 is copied from the original, bit for bit.
 Only pixels with weight > 0 are ever recomputed.
 
+Besides the plain pixel blends this module holds the primitives of detail-preserving compositing
+(:mod:`engine.detail` builds the algorithm from them): an exact CIE Lab conversion, changes applied to a
+photo as Lab deltas (a zero delta leaves a pixel bit-exact), a multi-band (Laplacian pyramid) blend, and
+:func:`paste_detail`, which carries a crop-space change into the full-size photo without replacing the
+photo's own fine detail by the upsampled crop.
+
 Affine matrices are 2×3 float64 and follow OpenCV's pixel-centre convention (integer coordinates are
 pixel centres); ``matrix`` maps photo -> crop, as in :class:`engine.face.Alignment`.
 """
@@ -14,11 +20,16 @@ import numpy as np
 
 __all__ = [
     "affine_scale",
+    "apply_lab_delta",
     "blend_crop",
     "compose_affine",
     "crop_footprint",
     "feather",
+    "lab_to_rgb",
+    "laplacian_blend",
     "paste_back",
+    "paste_detail",
+    "rgb_to_lab",
     "shrink",
     "warp_affine",
 ]
@@ -205,4 +216,187 @@ def paste_back(photo_rgb: np.ndarray, crop_result: np.ndarray, weight_crop, matr
     top = warp_affine(np.ascontiguousarray(crop), to_roi, dsize, border="replicate")
     roi = out[y0:y1, x0:x1]
     _blend_into(roi, top, np.clip(w, 0.0, 1.0))
+    return out
+
+
+# ------------------------------------------------------------------------------------- CIE Lab (D65)
+# sRGB <-> CIE L*a*b* computed exactly (float32 numpy, no lookup splines): OpenCV's float conversion
+# is approximate (round trips drift by ~1 level), too coarse for deltas that must vanish when zero.
+_RGB2XYZ = np.array(
+    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]]
+)
+_WHITE = np.array([0.95047, 1.0, 1.08883])
+_RGB2XYZN = (_RGB2XYZ / _WHITE[:, None]).T.astype(np.float32)  # row vectors: xyz/white = rgb @ this
+_XYZN2RGB = np.linalg.inv(_RGB2XYZ / _WHITE[:, None]).T.astype(np.float32)
+_DELTA = 6.0 / 29.0
+
+
+def _linearise(c: np.ndarray) -> np.ndarray:
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+_SRGB_LUT = _linearise(np.arange(256, dtype=np.float64) / 255.0)
+
+
+def rgb_to_lab(rgb) -> np.ndarray:
+    """sRGB (uint8, or float on the 0..255 scale), shape (..., 3) -> float32 L*a*b* (L in 0..100)."""
+    a = np.asarray(rgb)
+    if a.shape[-1:] != (3,):
+        raise ValueError(f"rgb_to_lab needs (..., 3) RGB, got shape {a.shape}")
+    lin = _SRGB_LUT[a] if a.dtype == np.uint8 else _linearise(np.clip(a.astype(np.float32) / 255.0, 0, 1))
+    xyz = lin @ _RGB2XYZN
+    f = np.where(xyz > _DELTA**3, np.cbrt(xyz), xyz / (3 * _DELTA**2) + 4.0 / 29.0)
+    lab = np.empty_like(f)
+    lab[..., 0] = 116.0 * f[..., 1] - 16.0
+    lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
+    lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
+    return lab.astype(np.float32, copy=False)
+
+
+def lab_to_rgb(lab) -> np.ndarray:
+    """float L*a*b* (..., 3) -> float32 sRGB on the 0..255 scale (clipped to the gamut, not rounded)."""
+    lab = np.asarray(lab, np.float32)
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    xyz = np.where(f > _DELTA, f * f * f, 3 * _DELTA**2 * (f - 4.0 / 29.0))
+    lin = np.clip(xyz @ _XYZN2RGB, 0.0, 1.0)
+    srgb = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return (srgb * 255.0).astype(np.float32)
+
+
+def apply_lab_delta(rgb: np.ndarray, lab: np.ndarray, delta: np.ndarray, where=None) -> np.ndarray:
+    """``rgb`` (uint8 H×W×3, ``lab`` = rgb_to_lab(rgb)) moved by ``delta`` in Lab -> uint8.
+
+    Only pixels in ``where`` (bool, default: all) with a non-zero delta are recomputed; every other
+    pixel is copied bit-exact. (The Lab round trip itself is accurate to ~0.003 levels.)
+    """
+    out = np.array(rgb, np.uint8, copy=True)
+    sel = np.any(delta != 0, axis=-1)
+    if where is not None:
+        sel &= np.asarray(where, bool)
+    if sel.any():
+        out[sel] = np.rint(lab_to_rgb(lab[sel] + delta[sel])).clip(0, 255).astype(np.uint8)
+    return out
+
+
+# ---------------------------------------------------------------------------------- multi-band blend
+def laplacian_blend(base: np.ndarray, top: np.ndarray, mask: np.ndarray, levels: int) -> np.ndarray:
+    """Multi-band blend (Burt & Adelson): each Laplacian band of ``top``/``base`` is mixed with the
+    mask blurred to that band's scale, so low frequencies cross the border over a wide band and fine
+    detail switches sharply. float32 H×W×C images, mask H×W in [0, 1] (1 = ``top``)."""
+    base = np.asarray(base, np.float32)
+    top = np.asarray(top, np.float32)
+    m = np.asarray(mask, np.float32)
+    if base.shape != top.shape or m.shape != base.shape[:2]:
+        raise ValueError(f"laplacian_blend: shapes differ: {base.shape}, {top.shape}, mask {m.shape}")
+    levels = int(max(0, min(levels, int(np.log2(max(1, min(m.shape)))) - 1)))
+    gb, gt, gm = [base], [top], [m]
+    for _ in range(levels):
+        gb.append(cv2.pyrDown(gb[-1]))
+        gt.append(cv2.pyrDown(gt[-1]))
+        gm.append(cv2.pyrDown(gm[-1]))
+
+    def mix(k, b, t):
+        w = gm[k] if b.ndim == 2 else gm[k][:, :, None]
+        return b + (t - b) * w
+
+    out = mix(levels, gb[levels], gt[levels])
+    for k in range(levels - 1, -1, -1):
+        size = (gb[k].shape[1], gb[k].shape[0])
+        lb = gb[k] - cv2.pyrUp(gb[k + 1], dstsize=size)
+        lt = gt[k] - cv2.pyrUp(gt[k + 1], dstsize=size)
+        out = cv2.pyrUp(out, dstsize=size) + mix(k, lb, lt)
+    return out.reshape(base.shape)
+
+
+# ------------------------------------------------------------------------------- detail paste-back
+def _box_footprint(inverse, box, bounds, pad: int = 2):
+    """Photo box covered by the crop box (x0, y0, x1, y1) (exclusive ends) under ``inverse``."""
+    bx0, by0, bx1, by1 = box
+    xs, ys = (bx0 - 1.5, bx1 + 0.5), (by0 - 1.5, by1 + 0.5)
+    pts = np.array([[x, y, 1.0] for x in xs for y in ys]) @ np.asarray(inverse, np.float64).T
+    w, h = bounds
+    x0 = int(np.clip(np.floor(pts[:, 0].min()) - pad, 0, w))
+    y0 = int(np.clip(np.floor(pts[:, 1].min()) - pad, 0, h))
+    x1 = int(np.clip(np.ceil(pts[:, 0].max()) + pad + 1, 0, w))
+    y1 = int(np.clip(np.ceil(pts[:, 1].max()) + pad + 1, 0, h))
+    return x0, y0, x1, y1
+
+
+def _robust_std(x: np.ndarray) -> np.ndarray:
+    """Per-channel noise level of N×C samples (median absolute deviation, scaled to a Gaussian σ)."""
+    if len(x) < 16:
+        return np.zeros(x.shape[1], np.float32)
+    if len(x) > 8192:
+        x = x[:: len(x) // 8192]  # a fixed subsample: a level estimate needs no more
+    return (1.4826 * np.median(np.abs(x - np.median(x, axis=0)), axis=0)).astype(np.float32)
+
+
+def paste_detail(
+    photo_rgb: np.ndarray,
+    crop_rgb: np.ndarray,
+    delta_lab: np.ndarray,
+    support,
+    new_alpha,
+    matrix,
+    *,
+    grain: bool = True,
+    seed: int = 0,
+) -> np.ndarray:
+    """Carry a crop-space edit into the full-size photo as a change, not as pixels.
+
+    ``delta_lab`` (float S×S×3) is the edit's change in Lab relative to ``crop_rgb`` (the photo's crop);
+    it is warped into the photo and added to the photo's own Lab values, so detail finer than the crop
+    (pores, strands, grain at full resolution) survives. Where ``new_alpha`` (S×S in [0, 1]) is > 0 the
+    content is new (a reshaped region): there the photo's fine residual (photo minus the upsampled crop)
+    is removed, so no ghost of the old content shows, and when the photo is larger than the crop, fresh
+    grain with the residual's own level (measured just outside the region) is added. ``support`` (S×S)
+    marks every pixel that may change; pixels whose warped support is 0 are the photo, bit for bit.
+    """
+    photo = np.asarray(photo_rgb)
+    crop = np.asarray(crop_rgb)
+    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+        raise ValueError(f"photo must be H×W×3 uint8, got {photo.dtype} {photo.shape}")
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"crop must be S×S×3 uint8, got {crop.dtype} {crop.shape}")
+    delta = np.asarray(delta_lab, np.float32)
+    if delta.shape != crop.shape:
+        raise ValueError(f"delta_lab must be {crop.shape}, got {delta.shape}")
+    sup = _as_weight(support, crop.shape[:2], "support")
+    alpha = _as_weight(new_alpha, crop.shape[:2], "new_alpha")
+    m = _check_matrix(matrix)
+    out = photo.copy()
+    ys, xs = np.nonzero(sup > 0)
+    if len(ys) == 0:
+        return out
+    inverse = cv2.invertAffineTransform(m)
+    H, W = photo.shape[:2]
+    x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    to_roi = compose_affine(_translate(-x0, -y0), inverse)
+    dsize = (x1 - x0, y1 - y0)
+    s = warp_affine(sup, to_roi, dsize, border="constant")
+    sel = s > 0
+    if not sel.any():
+        return out
+    roi = out[y0:y1, x0:x1]
+    P = rgb_to_lab(roi[sel])
+    new = P + warp_affine(delta, to_roi, dsize, border="constant")[sel]
+    if (alpha > 0).any():
+        a_full = warp_affine(alpha, to_roi, dsize, border="constant")
+        a = a_full[sel][:, None]
+        resid = P - rgb_to_lab(warp_affine(crop, to_roi, dsize, border="replicate")[sel])
+        new -= a * resid
+        scale = 1.0 / affine_scale(m)  # photo px per crop px
+        if grain and scale > 1.25:
+            near = cv2.dilate((a_full > 0).astype(np.uint8), None, iterations=max(2, int(2 * scale)))
+            ring = (near[sel] > 0) & (a[:, 0] == 0)
+            sigma = _robust_std(resid[ring])
+            rng = np.random.default_rng(seed)
+            new += a * rng.standard_normal(new.shape).astype(np.float32) * sigma
+    changed = np.any(new != P, axis=1)
+    vals = roi[sel]
+    vals[changed] = np.rint(lab_to_rgb(new[changed])).clip(0, 255).astype(np.uint8)
+    roi[sel] = vals  # ``roi`` is a view of ``out``
     return out

@@ -3,6 +3,17 @@
 It is Qt-free and thread-confined: the editor uses one instance from its single worker thread, the CLI
 and tests use it directly. Per image it aligns, parses and encodes once; per edit it resolves the
 state's overrides to style codes, harmonises them, regenerates and composites.
+
+Composite modes (``EditState.composite``):
+
+- ``changed`` (default): detail-preserving (:mod:`engine.detail`). Where only a style changed, the photo
+  is moved by the low-frequency difference between the edited and the unedited render (same mask, same
+  noise seed), keeping its own texture; where the mask changed, colour- and grain-matched generated
+  pixels are blended in with a multi-band blend. The unedited render is cached per (image, mask,
+  harmoniser variant), so dragging a slider pays for one generator pass, not two. Export carries the
+  change into the full-size photo as a Lab delta (:func:`engine.composite.paste_detail`).
+- ``raw``: the changed regions take the generated pixels with a plain feathered blend.
+- ``whole``: the whole face is regenerated.
 """
 
 from __future__ import annotations
@@ -21,9 +32,8 @@ from engine.bundle import Bundle, BundleError
 from engine.face import Alignment, detect_and_align, whole_image_alignment
 from engine.imageio import ImageError, LoadedImage, load_image
 from engine.models.layers import one_hot
+from engine.rendering import FEATHER_PX, CompositeMixin, _is_noop
 from engine.state import EditState, FreeRegion, Override, StateError
-
-FEATHER_PX = 3.0
 
 
 class EngineError(Exception):
@@ -75,7 +85,7 @@ def _as_loaded(photo) -> LoadedImage:
     raise EngineError(f"cannot open {type(photo).__name__} as a photo")
 
 
-class FaceEngine:
+class FaceEngine(CompositeMixin):
     def __init__(self, bundle: Bundle, *, parser=None, detector: str = "auto", max_references: int = 48):
         self.bundle = bundle
         self.device = bundle.device
@@ -278,29 +288,27 @@ class FaceEngine:
             if ov.tuned:
                 style = self.tune_style(style, region, ov.tune_seed, ov.tune_eta)
             s_r[region] = style
-            edited[region] = True
+            edited[region] = not _is_noop(ov)
         return s_t, s_r, edited
 
     # --- rendering ----------------------------------------------------------------------------
-    def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
-        return (
-            not state.overrides
-            and not state.free_regions
-            and state.composite == "changed"
-            and np.array_equal(state.mask, prep.parsed_mask)
-        )
+    def _msca_extra(self, exemplar: PreparedImage, mask: np.ndarray, msca) -> torch.Tensor:
+        key = (exemplar.id, hashlib.sha1(mask.tobytes()).hexdigest())
+        if key not in self._msca_cache:
+            pyr = self.encoder.pyramid(self._image_tensor(exemplar.crop))
+            self._msca_cache[key] = msca(
+                self._mask_tensor(mask), pyr, self._mask_tensor(exemplar.parsed_mask)
+            )
+            while len(self._msca_cache) > 4:
+                self._msca_cache.popitem(last=False)
+        self._msca_cache.move_to_end(key)
+        return self._msca_cache[key]
 
-    def changed_region(self, prep: PreparedImage, state: EditState) -> np.ndarray:
-        """Pixels whose class or style changed (bool [R,R]); 'whole' mode: the whole crop."""
-        if state.composite == "whole":
-            return np.ones(state.mask.shape, bool)
-        region = state.mask != prep.parsed_mask
-        if state.overrides:
-            ids = list(state.overridden)
-            region |= np.isin(state.mask, ids)
-        for fr in state.free_regions:
-            region |= fr.mask()
-        return region
+    def _msca_nets(self):
+        try:
+            return self.bundle.get("msca"), self.bundle.get("generator_msca")
+        except BundleError as e:
+            raise EngineError(str(e)) from None
 
     def _harmonised(self, prep: PreparedImage, state: EditState, s_t, s_r, edited):
         if state.harmonizer == "off" or not edited.any():
@@ -311,19 +319,9 @@ class FaceEngine:
             except BundleError as e:
                 raise EngineError(str(e)) from None
             return mrsa(s_t[None], s_r[None], alpha=float(state.alpha))[0], self.generator, None
-        try:
-            msca, gen = self.bundle.get("msca"), self.bundle.get("generator_msca")
-        except BundleError as e:
-            raise EngineError(str(e)) from None
-        ex = self._exemplar(prep, state)
-        key = (ex.id, hashlib.sha1(state.mask.tobytes()).hexdigest())
-        if key not in self._msca_cache:
-            pyr = self.encoder.pyramid(self._image_tensor(ex.crop))
-            self._msca_cache[key] = msca(self._mask_tensor(state.mask), pyr, self._mask_tensor(ex.parsed_mask))
-            while len(self._msca_cache) > 4:
-                self._msca_cache.popitem(last=False)
-        extra = self._msca_cache[key] * float(min(state.alpha, 1.0))
-        return s_r, gen, extra
+        msca, gen = self._msca_nets()
+        extra = self._msca_extra(self._exemplar(prep, state), state.mask, msca)
+        return s_r, gen, extra * float(min(state.alpha, 1.0))
 
     def _exemplar(self, prep: PreparedImage, state: EditState) -> PreparedImage:
         counts: dict[str, int] = {}
@@ -334,50 +332,26 @@ class FaceEngine:
             return prep
         return self.reference(max(counts, key=counts.get))
 
+    def _run(self, gen, mask_t, styles, extra) -> np.ndarray:
+        with torch.autocast("cuda", enabled=self.bundle.autocast):
+            return self._to_uint8(gen(mask_t, styles[None].float(), extra=extra, noise_seed=0))
+
     @torch.inference_mode()
     def generate(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The raw generated crop for the state (no compositing)."""
         s_t, s_r, edited = self.resolve(prep, state)
         styles, gen, extra = self._harmonised(prep, state, s_t, s_r, edited)
         m = self._mask_tensor(state.mask)
-        with torch.autocast("cuda", enabled=self.bundle.autocast):
-            out = gen(m, styles[None].float(), extra=extra, noise_seed=0)
-        img = self._to_uint8(out)
+        img = self._run(gen, m, styles, extra)
         for fr in state.free_regions:
             ref = self.reference(fr.ref)
             ref_styles = torch.stack(
                 [ref.styles[r] if ref.present[r] else styles[r] for r in range(labels.NUM_CLASSES)]
             )
-            with torch.autocast("cuda", enabled=self.bundle.autocast):
-                alt = self._to_uint8(gen(m, ref_styles[None].float(), extra=extra, noise_seed=0))
+            alt = self._run(gen, m, ref_styles, extra)
             w = composite.feather(fr.mask(), FEATHER_PX)
             img = composite.blend_crop(img, alt, w)
         return img
-
-    def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:
-        """The crop-size result of the state, composited over the photo's crop."""
-        if state.mask.shape != prep.parsed_mask.shape:
-            raise EngineError(f"mask is {state.mask.shape}, expected {prep.parsed_mask.shape}")
-        if self.is_unedited(prep, state):
-            return prep.crop.copy()
-        gen = self.generate(prep, state)
-        if state.composite == "whole":
-            return gen
-        w = composite.feather(self.changed_region(prep, state), FEATHER_PX)
-        return composite.blend_crop(prep.crop, gen, w)
-
-    def compose_full(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
-        """The full-size photo with the edited crop pasted back; untouched pixels stay bit-exact."""
-        if self.is_unedited(prep, state):
-            return prep.photo.rgb.copy()
-        if crop_result is None:
-            crop_result = self.render(prep, state)
-        region = self.changed_region(prep, state)
-        if state.composite == "whole":
-            w = composite.feather(np.pad(np.ones_like(region)[4:-4, 4:-4], 4), FEATHER_PX)
-        else:
-            w = composite.feather(region, FEATHER_PX)
-        return composite.paste_back(prep.photo.rgb, crop_result, w, prep.alignment.matrix)
 
 
 def recolor(crop: np.ndarray, where: np.ndarray, rgb) -> np.ndarray:

@@ -170,6 +170,8 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
             w, h = im.size
             if w * h > MAX_MASK_PIXELS:
                 raise _mask_problem(where, f"claims to be {w}×{h} pixels, far larger than any mask")
+            if shape is not None and (h, w) != tuple(shape):  # refused from the header, before decoding
+                raise _mask_problem(where, f"is {w}×{h}, expected {shape[1]}×{shape[0]}")
             im.load()
             mode = im.mode
             if mode == "P":

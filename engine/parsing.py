@@ -18,6 +18,10 @@ Backends:
 Test-time flip averaging runs the image and its mirror in one batch, mirrors the second prediction back
 and swaps left/right classes (l_eye<->r_eye, l_brow<->r_brow, l_ear<->r_ear), then averages the
 probabilities.
+
+Refinement (``refine=``, :mod:`engine.refine`): the averaged probabilities are guided-filtered against the
+crop so label edges sit on image edges, then the hair is re-traced with GrabCut seeded from the parse.
+:func:`make_parser` turns it on (parsers built for photos); a bare :class:`NetworkParser` has it off.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import labels
+from engine.refine import RefineOptions, refine_parse
 
 __all__ = [
     "FLIP_PERMUTATION",
@@ -40,6 +45,7 @@ __all__ = [
     "NetworkParser",
     "Parser",
     "ParserUnavailable",
+    "RefineOptions",
     "default_weights_dir",
     "make_parser",
 ]
@@ -90,7 +96,8 @@ class NetworkParser:
     ``mean``/``std`` normalise [0,1] RGB (the default 0.5/0.5 gives [-1, 1]); ``input_size`` resizes the
     crop for the network (bilinear) and the probabilities back (area/bilinear); ``channel_order[c]`` is
     the network channel holding our class ``c`` (None = already our order); a tuple/list output is
-    indexed with ``output_index``.
+    indexed with ``output_index``. ``refine``: True (default :class:`RefineOptions`), a
+    :class:`RefineOptions`, or False/None for the plain argmax.
     """
 
     def __init__(
@@ -105,6 +112,7 @@ class NetworkParser:
         channel_order=None,
         output_index: int = 0,
         name: str = "network",
+        refine: bool | RefineOptions | None = False,
     ):
         self.device = torch.device(device) if device is not None else _module_device(net)
         self.net = net.to(self.device).eval()
@@ -117,6 +125,7 @@ class NetworkParser:
         )
         self.output_index = output_index
         self.name = name
+        self.refine = refine
         self._flip = torch.as_tensor(FLIP_PERMUTATION, dtype=torch.long, device=self.device)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,9 +163,25 @@ class NetworkParser:
             p = F.interpolate(p[None], size=(h, w), mode=mode, **kw)[0]
         return p
 
+    @property
+    def refine(self) -> RefineOptions | None:
+        return self._refine
+
+    @refine.setter
+    def refine(self, value) -> None:
+        if value is True:
+            value = RefineOptions()
+        elif value is False or value is None:
+            value = None
+        elif not isinstance(value, RefineOptions):
+            raise TypeError(f"refine must be a bool or RefineOptions, got {type(value).__name__}")
+        self._refine = value
+
     def parse(self, crop_rgb: np.ndarray) -> np.ndarray:
         p = self.probabilities(crop_rgb)
-        return p.argmax(0).to(torch.uint8).cpu().numpy()
+        if self._refine is None:
+            return p.argmax(0).to(torch.uint8).cpu().numpy()
+        return refine_parse(np.asarray(crop_rgb), p.cpu().numpy(), self._refine)
 
 
 def _module_device(net: nn.Module) -> torch.device:
@@ -192,7 +217,9 @@ def _facexlib_class(kind: str):
 class FacexlibParser(NetworkParser):
     """facexlib's BiSeNet or ParseNet with local weights, giving labels in our order."""
 
-    def __init__(self, kind: str = "bisenet", weights=None, device=None, flip_average: bool = True):
+    def __init__(
+        self, kind: str = "bisenet", weights=None, device=None, flip_average: bool = True, refine=False
+    ):
         kind = str(kind).lower()
         if kind not in FACEXLIB_FILES:
             raise ValueError(f"facexlib parser kind must be 'bisenet' or 'parsenet', got {kind!r}")
@@ -220,21 +247,25 @@ class FacexlibParser(NetworkParser):
             order = np.argsort(labels.BISENET_TO_OURS)  # our class c lives in BiSeNet channel order[c]
             super().__init__(
                 net, device, flip_average, input_size=512, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                channel_order=order, name="facexlib BiSeNet",
+                channel_order=order, name="facexlib BiSeNet", refine=refine,
             )  # fmt: skip
         else:
-            super().__init__(net, device, flip_average, input_size=512, name="facexlib ParseNet")
+            super().__init__(
+                net, device, flip_average, input_size=512, name="facexlib ParseNet", refine=refine
+            )
         self.kind = kind
         self.weights = path
 
 
-def make_parser(kind: str = "bundle", bundle=None, weights=None, device=None) -> Parser:
-    """Build a parser: ``bundle`` (the bundle's own network), ``bisenet`` or ``parsenet`` (facexlib)."""
+def make_parser(kind: str = "bundle", bundle=None, weights=None, device=None, refine=True) -> Parser:
+    """Build a parser: ``bundle`` (the bundle's own network), ``bisenet`` or ``parsenet`` (facexlib).
+
+    ``refine`` (default on: these parsers read photos) is passed to :class:`NetworkParser`."""
     kind = str(kind).lower()
     if kind not in PARSER_KINDS:
         raise ValueError(f"unknown parser {kind!r}; choose one of {', '.join(PARSER_KINDS)}")
     if kind != "bundle":
-        return FacexlibParser(kind, weights=weights, device=device)
+        return FacexlibParser(kind, weights=weights, device=device, refine=refine)
     if bundle is None:
         raise ParserUnavailable("no model bundle is loaded, so the bundle's parser is unavailable")
     try:
@@ -243,4 +274,4 @@ def make_parser(kind: str = "bundle", bundle=None, weights=None, device=None) ->
         raise ParserUnavailable(str(e)) from None
     if device is None:
         device = getattr(bundle, "device", None)
-    return NetworkParser(net, device, flip_average=True, name="bundle")
+    return NetworkParser(net, device, flip_average=True, name="bundle", refine=refine)

@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from engine import labels, maskops
@@ -22,6 +23,14 @@ from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
 from engine.face import Alignment
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.imageio import ImageError, load_image, save_image, save_mask
+from engine.limits import (
+    MAX_COORD,
+    MAX_PATH_CHARS,
+    MAX_POINTS,
+    MAX_SESSION_BYTES,
+    MAX_SESSION_REFERENCES,
+    parse_json,
+)
 from engine.state import (
     EditState,
     FreeRegion,
@@ -34,7 +43,6 @@ from engine.state import (
 
 SESSION_FORMAT = "facepaint-session"
 SESSION_VERSION = 1
-MAX_SESSION_BYTES = 64 * 1024 * 1024
 DEFAULT_HISTORY = 500
 
 __all__ = [
@@ -47,9 +55,14 @@ __all__ = [
     "PreparedImage",
     "StateError",
     "SessionFileError",
+    "check_session_header",
+    "load_references",
     "parse_color",
+    "photo_sha256",
+    "read_session_doc",
     "recolor",
     "read_session_file",
+    "session_doc",
     "write_session_file",
 ]
 
@@ -58,8 +71,12 @@ class SessionFileError(EngineError):
     """A session file that cannot be read: malformed, foreign, newer, or pointing at a missing photo."""
 
 
-def _sha256(rgb: np.ndarray) -> str:
+def photo_sha256(rgb: np.ndarray) -> str:
+    """The content hash a session stores for its photo and references (of the decoded RGB pixels)."""
     return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
+
+
+_sha256 = photo_sha256
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -82,26 +99,25 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: EditState) -> None:
-    path = Path(path)
-    base = path.resolve().parent
+def _portable_path(p: str, base: Path | None) -> str:
+    """How a photo path is written: relative when it lies inside the session's folder, else absolute."""
+    if not p:
+        return ""
+    full = Path(p).resolve()
+    if base is not None and full.is_relative_to(base):
+        return full.relative_to(base).as_posix()
+    return str(full)
 
-    def rel(p: str) -> str:
-        if not p:
-            return ""
-        try:
-            return os.path.relpath(Path(p).resolve(), base)
-        except ValueError:
-            return str(Path(p).resolve())
 
-    refs = {}
-    for rid in sorted(state.refs()):
-        ref = engine.reference(rid)
-        refs[rid] = {"path": rel(ref.source), "sha256": _sha256(ref.photo.rgb), "aligned": ref.aligned}
-    doc = {
+def session_doc(prep: PreparedImage, state: EditState, refs: dict, *, base: Path | None,
+                photo_sha: str | None = None) -> dict:
+    """The JSON document of a session. ``refs`` maps reference id -> {"path", "sha256", "aligned"};
+    ``base`` is the folder the file goes to (paths inside it are written relative), None: all absolute."""
+    base = base.resolve() if base is not None else None
+    return {
         "format": SESSION_FORMAT,
         "version": SESSION_VERSION,
-        "photo": {"path": rel(prep.source), "sha256": _sha256(prep.photo.rgb)},
+        "photo": {"path": _portable_path(prep.source, base), "sha256": photo_sha or photo_sha256(prep.photo.rgb)},
         "alignment": {
             "matrix": np.asarray(prep.alignment.matrix, float).tolist(),
             "found": bool(prep.alignment.found),
@@ -110,16 +126,54 @@ def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: Edi
         },
         "parsed": EditState(mask=prep.parsed_mask).to_json()["mask_png"],
         "state": state.to_json(),
-        "references": refs,
+        "references": {
+            rid: {"path": _portable_path(e["path"], base), "sha256": e["sha256"], "aligned": bool(e["aligned"])}
+            for rid, e in sorted(refs.items())
+        },
     }
+
+
+def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: EditState) -> None:
+    path = Path(path)
+    refs = {}
+    for rid in sorted(state.refs()):
+        ref = engine.reference(rid)
+        refs[rid] = {"path": ref.source, "sha256": photo_sha256(ref.photo.rgb), "aligned": ref.aligned}
+    doc = session_doc(prep, state, refs, base=path.resolve().parent)
     _atomic_write_text(path, json.dumps(doc, indent=1))
 
 
-def _photo_path(entry, base: Path, what: str) -> Path:
-    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
-        raise SessionFileError(f"session file has no path for the {what}")
-    p = Path(entry["path"])
-    return p if p.is_absolute() else (base / p)
+def _is_sha256(v) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
+def _entry_path(entry, base: Path, what: str, where: str) -> tuple[Path, str]:
+    """The file a photo/reference entry names, by the path rule (see docs/BAD_INPUTS.md):
+
+    * every entry carries the sha256 of the pixels it was saved with, and the file must still match;
+    * a relative path is taken from the session's folder and may not climb out of it ('..');
+    * an absolute path is allowed (the photo the user opened may live anywhere).
+    """
+    if not isinstance(entry, dict):
+        raise SessionFileError(f"{where}: the {what} entry must be an object with 'path' and 'sha256'")
+    raw = entry.get("path")
+    if not isinstance(raw, str) or not raw:
+        raise SessionFileError(f"{where}: session file has no path for the {what}")
+    if len(raw) > MAX_PATH_CHARS or "\x00" in raw:
+        raise SessionFileError(f"{where}: the {what} path is not a usable file name")
+    sha = entry.get("sha256")
+    if not _is_sha256(sha):
+        raise SessionFileError(
+            f"{where}: the {what} entry has no valid sha256 (64 hex digits); refusing a file that cannot be checked"
+        )
+    p = Path(raw)
+    if p.is_absolute():
+        return p, sha
+    if ".." in p.parts:
+        raise SessionFileError(
+            f"{where}: the {what} path {raw[:200]!r} leaves the session's folder; relative paths must stay inside it"
+        )
+    return base / p, sha
 
 
 def _load_checked(path: Path, sha: str, what: str):
@@ -127,9 +181,53 @@ def _load_checked(path: Path, sha: str, what: str):
         img = load_image(path)
     except ImageError as e:
         raise SessionFileError(f"cannot restore the session: the {what} {e}") from None
-    if sha and _sha256(img.rgb) != sha:
+    if photo_sha256(img.rgb) != sha:
         raise SessionFileError(f"cannot restore the session: the {what} {path} changed since it was saved")
     return img
+
+
+def check_session_header(doc, where: str, *, fmt: str = SESSION_FORMAT, version: int = SESSION_VERSION,
+                         kind: str = "session") -> int:
+    """Format and version checks shared by session files and autosaves; returns the version."""
+    if not isinstance(doc, dict):
+        raise SessionFileError(f"{where} is not a FacePaint {kind} file (it holds no JSON object)")
+    found = doc.get("format")
+    if found != fmt:
+        if isinstance(found, str) and found.startswith("facepaint-"):
+            raise SessionFileError(f"{where} is a '{found[:40]}' file, not a FacePaint {kind} file")
+        raise SessionFileError(f"{where} is not a FacePaint {kind} file")
+    v = doc.get("version")
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise SessionFileError(f"{where}: {kind} format version is missing or not a number")
+    if v > version:
+        raise SessionFileError(
+            f"{where} was saved in {kind} format version {v}; this FacePaint reads version {version}. "
+            "It was written by a newer FacePaint: update FacePaint to open it"
+        )
+    if v < 1:
+        raise SessionFileError(f"{where} has an invalid {kind} format version {v}")
+    return v
+
+
+def load_references(engine: FaceEngine, refs, base: Path, where: str) -> list[str]:
+    """Prepare every listed reference (checked by the path rule and its sha256); returns their ids."""
+    if not isinstance(refs, dict):
+        raise SessionFileError(f"{where}: 'references' must be an object")
+    if len(refs) > MAX_SESSION_REFERENCES:
+        raise SessionFileError(f"{where} lists {len(refs)} references; at most {MAX_SESSION_REFERENCES} are allowed")
+    out = []
+    for rid, entry in refs.items():
+        if len(rid) > 128:
+            raise SessionFileError(f"{where}: a reference id is too long")
+        out.append(rid)
+        if engine.has_reference(rid):
+            continue
+        p, sha = _entry_path(entry, base, "reference", where)
+        img = _load_checked(p, sha, "reference")
+        got = engine.add_reference(img, align=entry.get("aligned", True) is not False)
+        if got != rid:
+            raise SessionFileError(f"{where}: reference {rid[:40]} no longer matches its file")
+    return out
 
 
 def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditState]:
@@ -139,57 +237,81 @@ def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditStat
         size = path.stat().st_size
     except OSError as e:
         raise SessionFileError(f"cannot open session {path}: {e.strerror}") from None
+    if not path.is_file():
+        raise SessionFileError(f"session {path} is not a regular file")
     if size > MAX_SESSION_BYTES:
         raise SessionFileError(f"session file {path} is {size} bytes, larger than any session we write")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise SessionFileError(f"{path} is not a FacePaint session file ({type(e).__name__})") from None
-    if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
-        raise SessionFileError(f"{path} is not a FacePaint session file")
-    version = doc.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise SessionFileError(f"{path}: session format version is missing or not a number")
-    if version > SESSION_VERSION or version < 1:
-        raise SessionFileError(
-            f"{path} was saved in session format version {version}; this FacePaint reads version {SESSION_VERSION}"
-        )
-    base = path.resolve().parent
-    ph = doc.get("photo")
-    photo = _load_checked(_photo_path(ph, base, "photo"), str(ph.get("sha256", "")), "photo")
+        data = path.read_bytes()
+    except OSError as e:
+        raise SessionFileError(f"cannot read session {path}: {e.strerror or e}") from None
+    doc = parse_json(data, str(path), SessionFileError)
+    return read_session_doc(doc, path.resolve().parent, engine, where=str(path))
+
+
+def read_session_doc(doc, base: Path, engine: FaceEngine, *, where: str) -> tuple[PreparedImage, EditState]:
+    """Restore from an already parsed session document whose relative paths start at ``base``."""
+    check_session_header(doc, where)
+    p, sha = _entry_path(doc.get("photo"), base, "photo", where)
+    photo = _load_checked(p, sha, "photo")
     al = doc.get("alignment")
     try:
         matrix = np.asarray(al["matrix"], dtype=np.float64)
-        if matrix.shape != (2, 3) or not np.isfinite(matrix).all():
+        if matrix.shape != (2, 3) or not np.isfinite(matrix).all() or np.abs(matrix).max() > 1e6:
             raise ValueError
-    except (KeyError, TypeError, ValueError):
-        raise SessionFileError(f"{path}: the saved alignment is malformed") from None
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise SessionFileError(f"{where}: the saved alignment is malformed") from None
     R = engine.resolution
     try:
         parsed = decode_mask_png(doc.get("parsed"), (R, R))
         state = EditState.from_json(doc.get("state"), (R, R))
     except StateError as e:
-        raise SessionFileError(f"{path}: {e}") from None
+        raise SessionFileError(f"{where}: {e}") from None
     try:
-        alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=bool(al.get("found", True)),
-                                          method=str(al.get("method", "saved")), status=str(al.get("status", "")))
-    except ValueError as e:
-        raise SessionFileError(f"{path}: the saved alignment is unusable: {e}") from None
+        alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=al.get("found", True) is not False,
+                                          method=str(al.get("method", "saved"))[:100],
+                                          status=str(al.get("status", ""))[:500])
+    except (ValueError, cv2.error) as e:
+        raise SessionFileError(f"{where}: the saved alignment is unusable: {e}") from None
     prep = engine.prepare(photo, alignment=alignment, parsed_mask=parsed)
-    refs = doc.get("references", {})
-    if not isinstance(refs, dict):
-        raise SessionFileError(f"{path}: 'references' must be an object")
-    for rid, entry in refs.items():
-        if engine.has_reference(rid):
-            continue
-        img = _load_checked(_photo_path(entry, base, "reference"), str(entry.get("sha256", "")), "reference")
-        got = engine.add_reference(img, align=bool(entry.get("aligned", True)))
-        if got != rid:
-            raise SessionFileError(f"{path}: reference {rid} no longer matches its file")
-    missing = state.refs() - set(refs)
+    listed = load_references(engine, doc.get("references", {}), base, where)
+    missing = state.refs() - set(listed)
     if missing:
-        raise SessionFileError(f"{path}: the edits use references that are not listed: {sorted(missing)}")
+        raise SessionFileError(f"{where}: the edits use references that are not listed: {sorted(missing)[:5]}")
     return prep, state
+
+
+def _number(v, what: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise StateError(f"{what} must be a number, got {v!r}"[:200])
+    try:
+        f = float(v)
+    except OverflowError:
+        f = float("inf")
+    if not (np.isfinite(f) and lo <= f <= hi):
+        raise StateError(f"{what} must be a finite number in [{lo:g}, {hi:g}], got {v!r}"[:200])
+    return f
+
+
+def _points_arg(points, what: str, min_points: int = 1) -> np.ndarray:
+    """An N×2 float array of finite (x, y) points from a list of pairs; StateError otherwise."""
+    if isinstance(points, (str, bytes, dict)) or points is None:
+        raise StateError(f"{what} must be a list of [x, y] pairs")
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise StateError(f"{what} must be a list of [x, y] number pairs") from None
+    if arr.ndim == 1 and arr.size == 2:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise StateError(f"{what} must be a list of [x, y] pairs, got an array of shape {arr.shape}")
+    if len(arr) < min_points:
+        raise StateError(f"{what}: at least {min_points} point(s) needed, got {len(arr)}")
+    if len(arr) > MAX_POINTS:
+        raise StateError(f"{what}: at most {MAX_POINTS} points, got {len(arr)}")
+    if not np.isfinite(arr).all() or np.abs(arr).max() > MAX_COORD:
+        raise StateError(f"{what} must be finite numbers within ±{MAX_COORD:g}")
+    return arr
 
 
 class EditSession:
@@ -267,16 +389,20 @@ class EditSession:
         return self._push(self.state.with_mask(delta.apply(self.state.mask)))
 
     def paint_brush(self, points, radius: float, label: int, *, only_label: int | None = None):
-        return self._mask_op(maskops.brush(self.state.mask, points, radius, label, only_label=only_label))
+        pts = _points_arg(points, "brush points")
+        radius = _number(radius, "brush radius", 0.0, 4096.0)
+        return self._mask_op(maskops.brush(self.state.mask, pts, radius, label, only_label=only_label))
 
     def fill(self, x: float, y: float, label: int):
+        x, y = _number(x, "fill x", -MAX_COORD, MAX_COORD), _number(y, "fill y", -MAX_COORD, MAX_COORD)
         return self._mask_op(maskops.flood_fill(self.state.mask, x, y, label))
 
     def paint_polygon(self, points, label: int):
-        return self._mask_op(maskops.polygon(self.state.mask, points, label))
+        return self._mask_op(maskops.polygon(self.state.mask, _points_arg(points, "polygon points", 3), label))
 
     def paint_rect(self, x0, y0, x1, y1, label: int):
-        return self._mask_op(maskops.rectangle(self.state.mask, x0, y0, x1, y1, label))
+        c = [_number(v, "rectangle corner", -MAX_COORD, MAX_COORD) for v in (x0, y0, x1, y1)]
+        return self._mask_op(maskops.rectangle(self.state.mask, *c, label))
 
     def set_mask(self, mask: np.ndarray):
         from engine.imageio import validate_mask
@@ -296,6 +422,8 @@ class EditSession:
     def _regions(self, regions) -> list[int]:
         if isinstance(regions, (int, np.integer, str)):
             regions = [regions]
+        if not isinstance(regions, (list, tuple)) or len(regions) > 64:
+            raise StateError(f"regions must be a region name or id, or a list of them, got {regions!r}"[:200])
         out: list[int] = []
         for r in regions:
             out.extend(labels.region_ids(r) if isinstance(r, str) else (check_region(r),))

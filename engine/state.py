@@ -14,10 +14,11 @@ import cv2
 import numpy as np
 
 from engine.labels import NAMES, NUM_CLASSES
+from engine.limits import MAX_EMBEDDED_MASK_PIXELS, png_size
 
 OVERRIDE_KINDS = ("reference", "color", "random", "interp", "own")
 HARMONIZERS = ("mrsa", "msca", "off")
-COMPOSITES = ("changed", "whole")
+COMPOSITES = ("changed", "raw", "whole")
 MAX_SEED = 2**31 - 1
 MAX_ETA = 10.0
 
@@ -180,7 +181,7 @@ class EditState:
         if self.harmonizer not in HARMONIZERS:
             raise StateError(f"unknown harmoniser {self.harmonizer!r}; use mrsa, msca or off")
         if self.composite not in COMPOSITES:
-            raise StateError(f"unknown composite mode {self.composite!r}; use changed or whole")
+            raise StateError(f"unknown composite mode {self.composite!r}; use changed, raw or whole")
         _float(self.alpha, "alpha", 0.0, 2.0)
         regions = [r for r, _ in self.overrides]
         for r in regions:
@@ -265,13 +266,15 @@ class EditState:
             raise StateError("'free_regions' must be a list (at most 256)")
         free = []
         for f in frs:
-            if not isinstance(f, dict) or not isinstance(f.get("ref"), str):
-                raise StateError("a free region needs a reference id")
+            if not isinstance(f, dict) or not isinstance(f.get("ref"), str) or not 0 < len(f["ref"]) <= 128:
+                raise StateError("a free region needs a reference id (a short string)")
             shp = f.get("shape")
             if shp != list(mask.shape):
                 raise StateError("a free region's shape differs from the mask's")
+            if not isinstance(f.get("bits"), str):
+                raise StateError("a free region's bits must be a base64 string")
             try:
-                bits = base64.b64decode(f.get("bits", ""), validate=True)
+                bits = base64.b64decode(f["bits"], validate=True)
             except (ValueError, TypeError):
                 raise StateError("a free region's bits are not valid base64") from None
             if len(bits) != (mask.size + 7) // 8:
@@ -294,7 +297,18 @@ def decode_mask_png(text, shape: tuple[int, int] | None = None) -> np.ndarray:
         raw = base64.b64decode(text, validate=True)
     except (ValueError, TypeError):
         raise StateError("'mask_png' is not valid base64") from None
-    m = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    size = png_size(raw)
+    if size is None:
+        raise StateError("'mask_png' is not a PNG image")
+    w, h = size
+    if shape is not None and (h, w) != tuple(shape):
+        raise StateError(f"saved mask is {w}×{h}, expected {shape[1]}×{shape[0]}")
+    if w * h > MAX_EMBEDDED_MASK_PIXELS:
+        raise StateError(f"saved mask claims to be {w}×{h} pixels, far larger than any mask")
+    try:
+        m = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        m = None
     if m is None or m.ndim != 2 or m.dtype != np.uint8:
         raise StateError("'mask_png' is not an 8-bit single-channel PNG")
     if shape is not None and m.shape != tuple(shape):

@@ -181,13 +181,17 @@ class StylePanel(QWidget):
             self.interp.setValue(round(ov.t * 100) if ov is not None and ov.kind == "interp" else 0)
             if ov is not None and ov.kind == "random":
                 self.seed.setValue(ov.seed % 1_000_000)
-            has_ref = self.ctl.last_ref is not None or (ov is not None and ov.kind == "interp")
+            last = self.ctl.last_ref
+            own_interp = ov is not None and ov.kind == "interp"
+            has_ref = own_interp or (last is not None and bool(last.present[r]))
             self.interp.setEnabled(doc is not None and has_ref)
-            self.interp.setToolTip(
-                "Blend this region's own style towards the last reference you used"
-                if has_ref
-                else "Transfer a style from the gallery first; this slider then blends towards it"
-            )
+            if has_ref:
+                tip = "Blend this region's own style towards the last reference you used"
+            elif last is not None:
+                tip = f"The last reference has no {DISPLAY_NAMES[r].lower()} region to blend towards"
+            else:
+                tip = "Transfer a style from the gallery first; this slider then blends towards it"
+            self.interp.setToolTip(tip)
             if doc is None:
                 self.alpha.setValue(100)
             else:
@@ -266,6 +270,9 @@ class StylePanel(QWidget):
             and (self.ctl.last_ref is None or ov.ref == self.ctl.last_ref.id)
         ):
             return replace(ov, t=t)
+        last = self.ctl.last_ref
+        if last is None or not last.present[self.region]:
+            return None  # the reference has nothing of this region to blend towards
         return self.ctl.interp_override(t)
 
     def _interp_preview(self, v) -> None:
