@@ -8,7 +8,10 @@ over a limit is refused with a message that names the file and the limit, never 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 #: Deepest JSON nesting we accept (our own files nest at most 5 levels).
 MAX_JSON_DEPTH = 32
@@ -88,3 +91,92 @@ def png_size(raw: bytes) -> tuple[int, int] | None:
     if len(raw) < 24 or raw[:8] != b"\x89PNG\r\n\x1a\n" or raw[12:16] != b"IHDR":
         return None
     return int.from_bytes(raw[16:20], "big"), int.from_bytes(raw[20:24], "big")
+
+
+def number_arg(v, what: str, lo: float, hi: float, error: type[Exception]) -> float:
+    """A finite number in [lo, hi] (bools and strings refused)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise error(f"{what} must be a number, got {v!r}"[:200])
+    try:
+        f = float(v)
+    except OverflowError:
+        f = float("inf")
+    if not (np.isfinite(f) and lo <= f <= hi):
+        raise error(f"{what} must be a finite number in [{lo:g}, {hi:g}], got {v!r}"[:200])
+    return f
+
+
+def points_arg(points, what: str, error: type[Exception], min_points: int = 1) -> np.ndarray:
+    """An N×2 float array of finite (x, y) points within ±MAX_COORD, from a list of pairs."""
+    if isinstance(points, (str, bytes, dict)) or points is None:
+        raise error(f"{what} must be a list of [x, y] pairs")
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise error(f"{what} must be a list of [x, y] number pairs") from None
+    if arr.ndim == 1 and arr.size == 2:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise error(f"{what} must be a list of [x, y] pairs, got an array of shape {arr.shape}")
+    if len(arr) < min_points:
+        raise error(f"{what}: at least {min_points} point(s) needed, got {len(arr)}")
+    if len(arr) > MAX_POINTS:
+        raise error(f"{what}: at most {MAX_POINTS} points, got {len(arr)}")
+    if not np.isfinite(arr).all() or np.abs(arr).max() > MAX_COORD:
+        raise error(f"{what} must be finite numbers within ±{MAX_COORD:g}")
+    return arr
+
+
+def is_sha256(v) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
+def entry_path(entry, base: Path, what: str, where: str, error: type[Exception]) -> tuple[Path, str]:
+    """The file a photo/reference entry of a session or autosave names, by the path rule:
+
+    * every entry carries the sha256 of the pixels it was saved with (the caller checks the file);
+    * a relative path is taken from the session's folder and may not climb out of it ('..');
+    * an absolute path is allowed (the photo the user opened may live anywhere).
+    """
+    if not isinstance(entry, dict):
+        raise error(f"{where}: the {what} entry must be an object with 'path' and 'sha256'")
+    raw = entry.get("path")
+    if not isinstance(raw, str) or not raw:
+        raise error(f"{where}: session file has no path for the {what}")
+    if len(raw) > MAX_PATH_CHARS or "\x00" in raw:
+        raise error(f"{where}: the {what} path is not a usable file name")
+    sha = entry.get("sha256")
+    if not is_sha256(sha):
+        raise error(
+            f"{where}: the {what} entry has no valid sha256 (64 hex digits); refusing a file that cannot be checked"
+        )
+    p = Path(raw)
+    if p.is_absolute():
+        return p, sha
+    if ".." in p.parts:
+        raise error(
+            f"{where}: the {what} path {raw[:200]!r} leaves the session's folder; relative paths must stay inside it"
+        )
+    return base / p, sha
+
+
+def check_header(doc, where: str, fmt: str, version: int, kind: str, error: type[Exception]) -> int:
+    """Format and version of a FacePaint JSON file (session, autosave); returns the version."""
+    if not isinstance(doc, dict):
+        raise error(f"{where} is not a FacePaint {kind} file (it holds no JSON object)")
+    found = doc.get("format")
+    if found != fmt:
+        if isinstance(found, str) and found.startswith("facepaint-"):
+            raise error(f"{where} is a '{found[:40]}' file, not a FacePaint {kind} file")
+        raise error(f"{where} is not a FacePaint {kind} file")
+    v = doc.get("version")
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise error(f"{where}: {kind} format version is missing or not a number")
+    if v > version:
+        raise error(
+            f"{where} was saved in {kind} format version {v}; this FacePaint reads version {version}. "
+            "It was written by a newer FacePaint: update FacePaint to open it"
+        )
+    if v < 1:
+        raise error(f"{where} has an invalid {kind} format version {v}")
+    return v

@@ -15,8 +15,9 @@ Our parser is trained on synthetic faces; on photos its edges are soft and sit a
 2. **Hair by GrabCut.** ``cv2.grabCut`` seeded from the parse: definite hair = the hair eroded, probable
    hair = the rest of the hair, probable not-hair = a band around it, definite not-hair = everything
    further away and every facial feature (eyes, brows, nose, mouth, lips, glasses, ears, jewellery, hat),
-   which never becomes hair. Hair can only grow over background, skin, neck and clothes; pixels that stop
-   being hair take the label of the nearest non-hair pixel.
+   which never becomes hair and does not enter the colour model. Hair can only grow over background and
+   skin (neck and clothes are often confused with long hair by the parser itself); pixels that stop being
+   hair take the label of the nearest background or skin pixel.
 
 Radii scale with the crop: 1 px per 64 px of side (4 px at 256²). The user can always repaint.
 """
@@ -50,6 +51,7 @@ class RefineOptions:
     subsample: int | None = None  # fast guided filter factor; None: 2 from 256² up, else 1
     classes: tuple[int, ...] = OUTLINE_CLASSES  # the classes whose outlines may move
     hair_iters: int = 1  # GrabCut iterations
+    hair_sure: float = 0.6  # parsed hair at least this probable is never removed by GrabCut
 
     def radius_for(self, size: int) -> int:
         return int(self.radius) if self.radius is not None else max(1, round(size / 64))
@@ -143,20 +145,28 @@ def refine_probabilities(
     return np.where(change, refined, base).astype(np.uint8)
 
 
-def _nearest_label(lab: np.ndarray, holes: np.ndarray) -> np.ndarray:
-    """``lab`` with every ``holes`` pixel set to the label of the nearest non-hole pixel."""
-    if not holes.any() or holes.all():
+def _nearest_label(lab: np.ndarray, holes: np.ndarray, sites: np.ndarray) -> np.ndarray:
+    """``lab`` with every ``holes`` pixel set to the label of the nearest ``sites`` pixel."""
+    if not holes.any() or not sites.any():
         return lab
-    src = np.where(holes, 255, 0).astype(np.uint8)  # zero pixels are the sites
+    src = np.where(sites, 0, 255).astype(np.uint8)  # zero pixels are the sites
     _, idx = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
-    site_labels = lab[~holes]  # sites are numbered 1.. in raster order
+    site_labels = lab[sites]  # sites are numbered 1.. in raster order
     out = lab.copy()
     out[holes] = site_labels[idx[holes] - 1]
     return out
 
 
-def refine_hair(crop_rgb: np.ndarray, lab: np.ndarray, options: RefineOptions | None = None) -> np.ndarray:
-    """Re-trace the hair with GrabCut seeded from the labels (see the module docstring) -> uint8 labels."""
+def refine_hair(
+    crop_rgb: np.ndarray,
+    lab: np.ndarray,
+    options: RefineOptions | None = None,
+    hair_prob: np.ndarray | None = None,
+) -> np.ndarray:
+    """Re-trace the hair with GrabCut seeded from the labels (see the module docstring) -> uint8 labels.
+
+    ``hair_prob`` (H×W, the parser's hair probability), when given, vetoes removals: hair the parser is
+    sure of (>= ``options.hair_sure``) stays hair whatever its colour (blond hair on light skin)."""
     opts = options or RefineOptions()
     crop = np.asarray(crop_rgb)
     lab = np.asarray(lab, np.uint8)
@@ -183,21 +193,27 @@ def refine_hair(crop_rgb: np.ndarray, lab: np.ndarray, options: RefineOptions | 
     y0, y1 = max(0, ys.min() - m), min(lab.shape[0], ys.max() + m + 1)
     x0, x1 = max(0, xs.min() - m), min(lab.shape[1], xs.max() + m + 1)
     roi = gc[y0:y1, x0:x1].copy()
-    if np.isin(roi, (cv2.GC_BGD, cv2.GC_PR_BGD)).sum() < 32:
+    img = crop[y0:y1, x0:x1].copy()
+    # features (eyes, hat, ...) must not teach the not-hair colour model (a hat parsed over dark bangs
+    # would make dark hair "not hair"): they take the median colour of what hair competes with
+    feature = ~(may_take | hair)[y0:y1, x0:x1]
+    rivals = (roi == cv2.GC_PR_BGD) | ((roi == cv2.GC_BGD) & ~feature)
+    if rivals.sum() < 32:
         return lab
+    img[feature] = np.median(img[rivals], axis=0).astype(np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(np.ascontiguousarray(crop[y0:y1, x0:x1]), roi, None, bgd, fgd, int(opts.hair_iters),
-                    cv2.GC_INIT_WITH_MASK)  # fmt: skip
+        cv2.grabCut(img, roi, None, bgd, fgd, int(opts.hair_iters), cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # degenerate colour statistics (e.g. a flat image): keep the parse
         return lab
     new_hair = np.zeros_like(hair)
     new_hair[y0:y1, x0:x1] = (roi == cv2.GC_FGD) | (roi == cv2.GC_PR_FGD)
     out = lab.copy()
     out[new_hair & ~hair & may_take & near] = HAIR
-    lost = hair & ~new_hair
-    out[lost] = HAIR  # placeholder, filled from the nearest non-hair label below
-    return _nearest_label(out, lost)
+    lost = hair & ~new_hair  # takes the label of the nearest background / skin pixel
+    if hair_prob is not None:
+        lost &= np.asarray(hair_prob) < opts.hair_sure
+    return _nearest_label(out, lost, may_take & ~hair)
 
 
 def refine_parse(crop_rgb: np.ndarray, probs: np.ndarray, options: RefineOptions | None = None) -> np.ndarray:
@@ -206,5 +222,5 @@ def refine_parse(crop_rgb: np.ndarray, probs: np.ndarray, options: RefineOptions
     crop, p = _check(crop_rgb, probs)
     lab = refine_probabilities(crop, p, opts) if opts.guided else p.argmax(0).astype(np.uint8)
     if opts.hair:
-        lab = refine_hair(crop, lab, opts)
+        lab = refine_hair(crop, lab, opts, p[HAIR])
     return lab

@@ -25,11 +25,13 @@ from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.imageio import ImageError, load_image, save_image, save_mask
 from engine.limits import (
     MAX_COORD,
-    MAX_PATH_CHARS,
-    MAX_POINTS,
     MAX_SESSION_BYTES,
     MAX_SESSION_REFERENCES,
+    check_header,
+    entry_path,
+    number_arg,
     parse_json,
+    points_arg,
 )
 from engine.state import (
     EditState,
@@ -143,39 +145,6 @@ def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: Edi
     _atomic_write_text(path, json.dumps(doc, indent=1))
 
 
-def _is_sha256(v) -> bool:
-    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
-
-
-def _entry_path(entry, base: Path, what: str, where: str) -> tuple[Path, str]:
-    """The file a photo/reference entry names, by the path rule (see docs/BAD_INPUTS.md):
-
-    * every entry carries the sha256 of the pixels it was saved with, and the file must still match;
-    * a relative path is taken from the session's folder and may not climb out of it ('..');
-    * an absolute path is allowed (the photo the user opened may live anywhere).
-    """
-    if not isinstance(entry, dict):
-        raise SessionFileError(f"{where}: the {what} entry must be an object with 'path' and 'sha256'")
-    raw = entry.get("path")
-    if not isinstance(raw, str) or not raw:
-        raise SessionFileError(f"{where}: session file has no path for the {what}")
-    if len(raw) > MAX_PATH_CHARS or "\x00" in raw:
-        raise SessionFileError(f"{where}: the {what} path is not a usable file name")
-    sha = entry.get("sha256")
-    if not _is_sha256(sha):
-        raise SessionFileError(
-            f"{where}: the {what} entry has no valid sha256 (64 hex digits); refusing a file that cannot be checked"
-        )
-    p = Path(raw)
-    if p.is_absolute():
-        return p, sha
-    if ".." in p.parts:
-        raise SessionFileError(
-            f"{where}: the {what} path {raw[:200]!r} leaves the session's folder; relative paths must stay inside it"
-        )
-    return base / p, sha
-
-
 def _load_checked(path: Path, sha: str, what: str):
     try:
         img = load_image(path)
@@ -189,24 +158,7 @@ def _load_checked(path: Path, sha: str, what: str):
 def check_session_header(doc, where: str, *, fmt: str = SESSION_FORMAT, version: int = SESSION_VERSION,
                          kind: str = "session") -> int:
     """Format and version checks shared by session files and autosaves; returns the version."""
-    if not isinstance(doc, dict):
-        raise SessionFileError(f"{where} is not a FacePaint {kind} file (it holds no JSON object)")
-    found = doc.get("format")
-    if found != fmt:
-        if isinstance(found, str) and found.startswith("facepaint-"):
-            raise SessionFileError(f"{where} is a '{found[:40]}' file, not a FacePaint {kind} file")
-        raise SessionFileError(f"{where} is not a FacePaint {kind} file")
-    v = doc.get("version")
-    if not isinstance(v, int) or isinstance(v, bool):
-        raise SessionFileError(f"{where}: {kind} format version is missing or not a number")
-    if v > version:
-        raise SessionFileError(
-            f"{where} was saved in {kind} format version {v}; this FacePaint reads version {version}. "
-            "It was written by a newer FacePaint: update FacePaint to open it"
-        )
-    if v < 1:
-        raise SessionFileError(f"{where} has an invalid {kind} format version {v}")
-    return v
+    return check_header(doc, where, fmt, version, kind, SessionFileError)
 
 
 def load_references(engine: FaceEngine, refs, base: Path, where: str) -> list[str]:
@@ -222,7 +174,7 @@ def load_references(engine: FaceEngine, refs, base: Path, where: str) -> list[st
         out.append(rid)
         if engine.has_reference(rid):
             continue
-        p, sha = _entry_path(entry, base, "reference", where)
+        p, sha = entry_path(entry, base, "reference", where, SessionFileError)
         img = _load_checked(p, sha, "reference")
         got = engine.add_reference(img, align=entry.get("aligned", True) is not False)
         if got != rid:
@@ -252,7 +204,7 @@ def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditStat
 def read_session_doc(doc, base: Path, engine: FaceEngine, *, where: str) -> tuple[PreparedImage, EditState]:
     """Restore from an already parsed session document whose relative paths start at ``base``."""
     check_session_header(doc, where)
-    p, sha = _entry_path(doc.get("photo"), base, "photo", where)
+    p, sha = entry_path(doc.get("photo"), base, "photo", where, SessionFileError)
     photo = _load_checked(p, sha, "photo")
     al = doc.get("alignment")
     try:
@@ -279,39 +231,6 @@ def read_session_doc(doc, base: Path, engine: FaceEngine, *, where: str) -> tupl
     if missing:
         raise SessionFileError(f"{where}: the edits use references that are not listed: {sorted(missing)[:5]}")
     return prep, state
-
-
-def _number(v, what: str, lo: float, hi: float) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise StateError(f"{what} must be a number, got {v!r}"[:200])
-    try:
-        f = float(v)
-    except OverflowError:
-        f = float("inf")
-    if not (np.isfinite(f) and lo <= f <= hi):
-        raise StateError(f"{what} must be a finite number in [{lo:g}, {hi:g}], got {v!r}"[:200])
-    return f
-
-
-def _points_arg(points, what: str, min_points: int = 1) -> np.ndarray:
-    """An N×2 float array of finite (x, y) points from a list of pairs; StateError otherwise."""
-    if isinstance(points, (str, bytes, dict)) or points is None:
-        raise StateError(f"{what} must be a list of [x, y] pairs")
-    try:
-        arr = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError, OverflowError):
-        raise StateError(f"{what} must be a list of [x, y] number pairs") from None
-    if arr.ndim == 1 and arr.size == 2:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise StateError(f"{what} must be a list of [x, y] pairs, got an array of shape {arr.shape}")
-    if len(arr) < min_points:
-        raise StateError(f"{what}: at least {min_points} point(s) needed, got {len(arr)}")
-    if len(arr) > MAX_POINTS:
-        raise StateError(f"{what}: at most {MAX_POINTS} points, got {len(arr)}")
-    if not np.isfinite(arr).all() or np.abs(arr).max() > MAX_COORD:
-        raise StateError(f"{what} must be finite numbers within ±{MAX_COORD:g}")
-    return arr
 
 
 class EditSession:
@@ -389,19 +308,21 @@ class EditSession:
         return self._push(self.state.with_mask(delta.apply(self.state.mask)))
 
     def paint_brush(self, points, radius: float, label: int, *, only_label: int | None = None):
-        pts = _points_arg(points, "brush points")
-        radius = _number(radius, "brush radius", 0.0, 4096.0)
+        pts = points_arg(points, "brush points", StateError)
+        radius = number_arg(radius, "brush radius", 0.0, 4096.0, StateError)
         return self._mask_op(maskops.brush(self.state.mask, pts, radius, label, only_label=only_label))
 
     def fill(self, x: float, y: float, label: int):
-        x, y = _number(x, "fill x", -MAX_COORD, MAX_COORD), _number(y, "fill y", -MAX_COORD, MAX_COORD)
+        x = number_arg(x, "fill x", -MAX_COORD, MAX_COORD, StateError)
+        y = number_arg(y, "fill y", -MAX_COORD, MAX_COORD, StateError)
         return self._mask_op(maskops.flood_fill(self.state.mask, x, y, label))
 
     def paint_polygon(self, points, label: int):
-        return self._mask_op(maskops.polygon(self.state.mask, _points_arg(points, "polygon points", 3), label))
+        pts = points_arg(points, "polygon points", StateError, 3)
+        return self._mask_op(maskops.polygon(self.state.mask, pts, label))
 
     def paint_rect(self, x0, y0, x1, y1, label: int):
-        c = [_number(v, "rectangle corner", -MAX_COORD, MAX_COORD) for v in (x0, y0, x1, y1)]
+        c = [number_arg(v, "rectangle corner", -MAX_COORD, MAX_COORD, StateError) for v in (x0, y0, x1, y1)]
         return self._mask_op(maskops.rectangle(self.state.mask, *c, label))
 
     def set_mask(self, mask: np.ndarray):

@@ -203,12 +203,17 @@ def fitted_layout(crop: np.ndarray) -> np.ndarray:
 
 def _usable(mask: np.ndarray) -> bool:
     present = set(np.unique(mask).tolist())
-    return {labels.INDEX[n] for n in ("skin", "hair", "u_lip")} <= present
+    lips = {labels.INDEX["u_lip"], labels.INDEX["l_lip"]}
+    return {labels.INDEX["skin"], labels.INDEX["hair"]} <= present and bool(lips & present)
+
+
+def _lips(s: EditSession) -> list[str]:
+    return [n for n in ("u_lip", "l_lip") if (s.state.mask == labels.INDEX[n]).any()]
 
 
 EDITS = {
     "hair colour #b0303a": lambda s, ref: s.color("hair", "#b0303a"),
-    "lip colour #c0105a": lambda s, ref: s.color(["u_lip", "l_lip"], "#c0105a"),
+    "lip colour #c0105a": lambda s, ref: s.color(_lips(s), "#c0105a"),
     "skin transfer (MRSA)": lambda s, ref: (s.set_harmonizer("mrsa", 1.0), s.transfer(ref, ["skin"])),
     "hair reshape": lambda s, ref: s.set_mask(grow_hair(s.state.mask)),
 }
@@ -262,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             s.set_composite(mode)
             fulls[mode] = s.render_full()
             tiles.append((f"export, {mode}", _footprint(s, fulls[mode])))
-        rows.append(_label(_row(tiles, R), name))
+        rows.append(_label(_row(tiles, max(R, 256)), name))
         f = _edit_timings(s, a.runs)
         figures["edits"][name] = f
     figures["generator_pass_ms"] = _ms(lambda: engine.generate_unedited(prep, s.state), a.runs)
@@ -297,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         tiles.append((name, overlay))
         figures["parse_ms"][name] = _ms(fn, a.runs)
     figures["parse_source"] = "fixed layout" if used_layout else "bundle parser"
-    sheet = _row(tiles, R)
+    sheet = _row(tiles, max(R, 256))
     cv2.imwrite(str(out / "parse.png"), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(f"wrote {out / 'parse.png'}")
     (out / "figures.json").write_text(json.dumps(figures, indent=1))
