@@ -67,7 +67,13 @@ def _delta(mask: np.ndarray, new: np.ndarray) -> MaskDelta:
 
 
 def _points(points: Sequence[Sequence[float]]) -> np.ndarray:
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    try:
+        pts = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise MaskOpError("points must be a list of (x, y) number pairs") from None
+    if pts.size % 2 or (pts.ndim == 2 and pts.shape[1] != 2) or pts.ndim > 2:
+        raise MaskOpError("points must be a list of (x, y) number pairs")
+    pts = pts.reshape(-1, 2)
     if pts.size == 0:
         raise MaskOpError("no points given")
     if not np.isfinite(pts).all():
@@ -136,7 +142,13 @@ def flood_fill(mask: np.ndarray, x: float, y: float, label: int) -> MaskDelta:
     """Give the 4-connected area of equal label around (x, y) the new label."""
     label = _check_label(label)
     h, w = mask.shape
-    xi, yi = int(round(x)), int(round(y))
+    try:
+        xf, yf = float(x), float(y)
+    except (TypeError, ValueError):
+        raise MaskOpError(f"fill point ({x!r}, {y!r}) must be numbers") from None
+    if not (np.isfinite(xf) and np.isfinite(yf)):
+        raise MaskOpError(f"fill point ({x}, {y}) must be finite")
+    xi, yi = int(round(xf)), int(round(yf))
     if not (0 <= xi < w and 0 <= yi < h):
         raise MaskOpError(f"fill point ({x}, {y}) lies outside the {w}×{h} mask")
     ff = np.zeros((h + 2, w + 2), np.uint8)

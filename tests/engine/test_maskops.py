@@ -72,3 +72,19 @@ def test_brush_property_valid_labels_and_exact_revert(pts, radius, label):
     new = d.apply(m)
     assert new.dtype == np.uint8 and new.max() < NUM_CLASSES
     assert np.array_equal(d.revert(new), m)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: maskops.flood_fill(m, float("inf"), 1, 2),
+        lambda m: maskops.flood_fill(m, float("nan"), 1, 2),
+        lambda m: maskops.flood_fill(m, "a", 1, 2),
+        lambda m: maskops.brush(m, [1, 2, 3], 3, 2),
+        lambda m: maskops.brush(m, [(1, 2, 3)], 3, 2),
+        lambda m: maskops.polygon(m, [("a", "b"), (1, 1), (2, 2)], 2),
+    ],
+)
+def test_non_finite_and_malformed_points_raise_maskoperror(call):
+    with pytest.raises(maskops.MaskOpError):
+        call(_mask())
