@@ -21,11 +21,14 @@ Where the mask changed (reshaped hair, a closed mouth) there is no photo detail 
 pixels are used, made to fit:
 
 - **Colour.** Per class, the generated colour is shifted by the local mean of (photo − generated) over
-  nearby pixels of the same class that were not reshaped (a normalised Gaussian with σ = R/16, falling
+  nearby pixels of the same class that were not reshaped (a normalised Gaussian with σ = R/32, falling
   back to the class-wide mean where the class has no nearby pixels). The generator's colour cast vanishes.
 - **Grain.** The photo's fine high-pass level (a robust σ per Lab channel, measured just outside the
   region, per class where possible) is compared with the generated region's; the missing part is added
   as Gaussian noise with a fixed seed (renders stay reproducible, undo stays exact).
+- **Seams within a class.** Where a region grew, the photo's pixels along its old outline (its rim, which
+  mixed both sides) take the new content too: 1 px at 64², 3 px at 256². Edges against another class
+  stay sharp.
 - **Border.** A multi-band (Laplacian pyramid) blend with ``round(log2(R/32))`` levels (3 at 256²): low
   frequencies cross the border over ~2^levels px, fine detail switches sharply, so there is neither a
   hard seam nor a smeared halo. Its reach is bounded by a feather of ``max(3, 2^levels)`` px (8 at 256²)
@@ -56,7 +59,7 @@ __all__ = [
 #: Band-split σ in px at a 256² crop (see the module docstring); scaled with the crop side.
 SIGMA_AT_256 = 2.5
 #: Colour-match σ as a fraction of the crop side.
-MATCH_SIGMA_FRAC = 1.0 / 16.0
+MATCH_SIGMA_FRAC = 1.0 / 32.0
 #: Weight of the class-wide mean against the local mean in the colour match.
 MATCH_PRIOR = 0.05
 
@@ -127,7 +130,7 @@ def _colour_offsets(base, gen, segments, reshaped, zone, size) -> np.ndarray:
     evaluated on ``zone``. All classes at once, on f×f blocks (the field is smooth): per-block sums by
     ``bincount``, a Gaussian at 1/f resolution, bilinear back up."""
     sigma = max(1.0, MATCH_SIGMA_FRAC * size)
-    f = max(1, int(sigma // 4))
+    f = max(1, int(sigma // 2))  # blocks of about σ/2: the smooth field stays well sampled
     h, w = segments.shape
     hs, ws = max(1, h // f), max(1, w // f)
     classes = np.unique(segments[zone])
@@ -175,6 +178,23 @@ def _add_grain(top, base, segments, reshaped, size, seed) -> None:
         add = np.sqrt(np.maximum(sigma_p**2 - sigma_g**2, 0.0))
         if add.any():
             top[region] += rng.standard_normal((int(region.sum()), 3)).astype(np.float32) * add
+
+
+def _seamless_extension(reshape: np.ndarray, seg: np.ndarray, size: int) -> np.ndarray:
+    """``reshape`` plus the few pixels next to it of the same class (grown hair: the old hair's rim).
+
+    Where a region grew, its old outline is no longer an edge, but the photo still shows one there (the
+    parse's edge pixels mix both sides); those pixels take the new content too. Where the new region meets
+    another class the edge is real and stays sharp."""
+    if not reshape.any():
+        return reshape
+    width = int(size // 128) + 1
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * width + 1,) * 2)
+    out = reshape.copy()
+    for c in np.unique(seg[reshape]):
+        near = cv2.dilate((reshape & (seg == c)).astype(np.uint8), k) > 0
+        out |= near & (seg == c)
+    return out
 
 
 def detail_composite(
