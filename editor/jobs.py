@@ -70,7 +70,7 @@ def ref_info(engine, rid: str, path: str) -> RefInfo:
         rid,
         np.asarray(ref.crop),
         tuple(bool(x) for x in ref.present),
-        photo_sha256(ref.photo.rgb),
+        ref.sha256 or photo_sha256(ref.photo.rgb),
         bool(ref.aligned),
     )
 

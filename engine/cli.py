@@ -190,14 +190,27 @@ def edits_from_args(a) -> list[dict]:
     return edits
 
 
+def _crop_box(text: str | None):
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) != 3:
+        raise CliError(f"bad --crop {text!r}; expected X,Y,SIZE (centre and side in photo pixels)")
+    vals = [_float(v, "--crop value") for v in parts]
+    if vals[2] <= 0:
+        raise CliError("the --crop size must be positive")
+    return tuple(vals)
+
+
 def _edit_one(engine, photo: Path, out: Path, a, script: list[dict]) -> None:
     from engine.session import EditSession
 
-    session = EditSession(engine, engine.prepare(photo, align=not a.no_align))
+    session = EditSession(engine, engine.prepare(photo, align=not a.no_align, crop_box=_crop_box(a.crop)))
     if a.harmonize or a.alpha is not None:
         session.set_harmonizer(a.harmonize or session.state.harmonizer, a.alpha)
-    if a.whole_face:
-        session.set_composite("whole")
+    mode = a.composite or ("whole" if a.whole_face else None)
+    if mode:
+        session.set_composite(mode)
     base = Path(a.script).resolve().parent if a.script else Path.cwd()
     for edit in script + edits_from_args(a):
         apply_edit(session, edit, base)
@@ -251,7 +264,7 @@ def cmd_parse(a) -> int:
             raise CliError(str(e)) from None
     bundle = load_bundle(a.bundle) if a.bundle else None
     engine = EditSession.load_engine(bundle, parser=parser, detector=a.detector)
-    prep = engine.prepare(a.photo, align=not a.no_align)
+    prep = engine.prepare(a.photo, align=not a.no_align, crop_box=_crop_box(a.crop))
     save_mask(a.output, prep.parsed_mask)
     if a.vis:
         import cv2
@@ -313,13 +326,16 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--interp", action="append", default=[], metavar="REGION=REF:T")
     e.add_argument("--harmonize", choices=["mrsa", "msca", "off"])
     e.add_argument("--alpha", type=float)
-    e.add_argument("--whole-face", action="store_true")
+    e.add_argument("--whole-face", action="store_true", help="same as --composite whole")
+    e.add_argument("--composite", choices=["changed", "raw", "whole"],
+                   help="changed: keep the photo's detail (default); raw: generated pixels; whole: whole face")
     e.add_argument("--bundle")
     e.add_argument("--script", metavar="EDITS.json")
     e.add_argument("--batch", action="store_true", help="PHOTO and -o are folders")
     e.add_argument("--save-mask", metavar="MASK.png")
     e.add_argument("--save-session", metavar="SESSION.json")
     e.add_argument("--no-align", action="store_true", help="use the whole image instead of a face crop")
+    e.add_argument("--crop", metavar="X,Y,SIZE", help="place the crop by hand: centre and side in photo pixels")
     e.add_argument("--detector", default="auto")
     e.set_defaults(func=cmd_edit)
 
@@ -331,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parser-weights")
     p.add_argument("--bundle")
     p.add_argument("--no-align", action="store_true")
+    p.add_argument("--crop", metavar="X,Y,SIZE", help="place the crop by hand: centre and side in photo pixels")
     p.add_argument("--detector", default="auto")
     p.set_defaults(func=cmd_parse)
 

@@ -29,7 +29,7 @@ import torch
 
 from engine import composite, labels
 from engine.bundle import Bundle, BundleError
-from engine.face import Alignment, detect_and_align, whole_image_alignment
+from engine.face import Alignment, detect_and_align, manual_alignment, whole_image_alignment
 from engine.imageio import ImageError, LoadedImage, load_image
 from engine.models.layers import one_hot
 from engine.rendering import FEATHER_PX, CompositeMixin, _is_noop
@@ -51,6 +51,7 @@ class PreparedImage:
     present: np.ndarray  # bool [19]: classes present in the parsed mask
     aligned: bool = True
     source: str = ""
+    sha256: str = ""  # of the full photo's pixels; set for references, whose full photo is dropped
     _cache: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -145,10 +146,20 @@ class FaceEngine(CompositeMixin):
         alignment: Alignment | None = None,
         parsed_mask: np.ndarray | None = None,
         align: bool = True,
+        crop_box: tuple[float, float, float] | None = None,
     ) -> PreparedImage:
-        """Load, detect and align, parse and encode one photo."""
+        """Load, detect and align, parse and encode one photo.
+
+        ``crop_box`` = (centre x, centre y, side) in photo pixels places the crop by hand (for photos
+        where no face is found, or to frame it differently)."""
         img = _as_loaded(photo)
         R = self.resolution
+        if alignment is None and crop_box is not None:
+            try:
+                cx, cy, side = (float(v) for v in crop_box)
+                alignment = manual_alignment(img.rgb, (cx, cy), side, R)
+            except (TypeError, ValueError) as e:
+                raise EngineError(f"bad crop box {crop_box!r}: {e}") from None
         if alignment is None:
             try:
                 alignment = (
@@ -186,6 +197,10 @@ class FaceEngine(CompositeMixin):
             prep = photo
         else:
             prep = self.prepare(photo, align=align)
+        if prep.photo.rgb.shape[:2] != prep.crop.shape[:2]:
+            # A reference needs only its crop, mask and styles: keep its hash, drop the full photo.
+            prep.sha256 = prep.sha256 or hashlib.sha256(np.ascontiguousarray(prep.photo.rgb).tobytes()).hexdigest()
+            prep.photo = LoadedImage.from_array(prep.crop)
         self._refs[prep.id] = prep
         self._refs.move_to_end(prep.id)
         while len(self._refs) > self.max_references:

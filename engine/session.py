@@ -140,7 +140,7 @@ def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: Edi
     refs = {}
     for rid in sorted(state.refs()):
         ref = engine.reference(rid)
-        refs[rid] = {"path": ref.source, "sha256": photo_sha256(ref.photo.rgb), "aligned": ref.aligned}
+        refs[rid] = {"path": ref.source, "sha256": ref.sha256 or photo_sha256(ref.photo.rgb), "aligned": ref.aligned}
     doc = session_doc(prep, state, refs, base=path.resolve().parent)
     _atomic_write_text(path, json.dumps(doc, indent=1))
 

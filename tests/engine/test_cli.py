@@ -81,6 +81,8 @@ BAD = [
     (["{photo}", "--transfer", "hair={dir}/missing.jpg"], "missing.jpg"),
     (["{photo}", "--mask", "{photo}"], "mask"),
     (["{photo}", "--script", "{dir}/notes.png"], "not valid JSON"),
+    (["{photo}", "--crop", "1,2"], "X,Y,SIZE"),
+    (["{photo}", "--crop", "10,10,-5"], "must be positive"),
 ]
 
 
@@ -103,3 +105,13 @@ def test_missing_bundle_and_unwritable_folder(files, tmp_path, tiny_bundle, caps
     code, _, err = run(["edit", files / "photo.jpg", "-o", tmp_path / "no" / "dir" / "o.png", "--bundle",
                         tiny_bundle], capsys)
     assert code == cli.EXIT_ERROR and "does not exist" in err
+
+
+def test_hand_placed_crop_and_raw_composite(files, tmp_path, tiny_bundle, capsys):
+    out = tmp_path / "o.png"
+    code, _, err = run(["edit", files / "photo.jpg", "-o", out, "--bundle", tiny_bundle, "--crop", "100,80,90",
+                        "--mask", files / "layout.png", "--color", "hair=#ff0000", "--composite", "raw"], capsys)
+    assert code == 0, err
+    res, src = load_image(out).rgb, load_image(files / "photo.jpg").rgb
+    changed = np.argwhere(np.any(res != src, axis=2))
+    assert changed.size and changed[:, 1].min() >= 100 - 46 and changed[:, 1].max() <= 100 + 46

@@ -156,3 +156,14 @@ def test_unedited_export_is_bit_exact(session, tmp_path):
 def test_bad_edit_arguments_fail_clearly(session, call, err):
     with pytest.raises(err):
         call(session)
+
+
+def test_crop_placed_by_hand_and_reference_memory(engine, photos):
+    prep = engine.prepare(photos / "photo.png", crop_box=(120, 90, 100))
+    assert prep.alignment.method == "manual"
+    np.testing.assert_allclose(prep.alignment.to_crop([(120, 90)])[0], [31.5, 31.5], atol=1.0)
+    rid = engine.add_reference(photos / "ref.png")
+    ref = engine.reference(rid)
+    assert ref.photo.rgb.shape == ref.crop.shape and len(ref.sha256) == 64
+    with pytest.raises(EngineError, match="crop box"):
+        engine.prepare(photos / "photo.png", crop_box=(1, 2))
