@@ -55,11 +55,15 @@ def _sample_inputs(res: int, device, style_dim: int):
 
 
 @torch.inference_mode()
-def model_bench(bundle, runs: int = 15) -> dict:
-    """Per-network median forward latency + parameter counts, and the generator/yardstick ratio."""
+def model_bench(bundle, runs: int = 15, resolution: int | None = None) -> dict:
+    """Per-network median forward latency + parameter counts, and the generator/yardstick ratio.
+
+    ``resolution`` times the (fully convolutional) networks at another size than the bundle's."""
     from engine.models.generator import Generator, GeneratorConfig
 
-    dev, res = bundle.device, bundle.resolution
+    dev, res = bundle.device, int(resolution or bundle.resolution)
+    if res < 32 or res % 32:
+        raise BundleError(f"benchmark resolution must be a multiple of 32, got {res}")
     enc = bundle.get("encoder")
     S = enc.cfg.style_dim
     img, mask, styles = _sample_inputs(res, dev, S)
@@ -189,7 +193,7 @@ def run(a) -> dict:
     report: dict = {"device": str(bundle.device), "device_reason": bundle.device_reason,
                     "threads": torch.get_num_threads(), "bundle": str(path)}
     if a.models:
-        report.update(model_bench(bundle, a.runs))
+        report.update(model_bench(bundle, a.runs, a.resolution))
     else:
         report.update(session_bench(bundle, max(3, a.runs // 2)))
     return report

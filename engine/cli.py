@@ -305,7 +305,10 @@ def cmd_info(a) -> int:
 def cmd_bench(a) -> int:
     from engine import bench
 
-    report = bench.run(a)
+    try:
+        report = bench.run(a)
+    except ValueError as e:
+        raise CliError(f"cannot benchmark: {e}") from None
     print(json.dumps(report, indent=2))
     return 0
 
@@ -355,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--models", action="store_true", help="per-network latency and the yardstick ratio")
     b.add_argument("--bundle")
     b.add_argument("--runs", type=int, default=15)
+    b.add_argument("--resolution", type=int, help="time --models at this size instead of the bundle's")
     b.add_argument("--device")
     b.set_defaults(func=cmd_bench)
 
