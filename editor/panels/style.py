@@ -11,7 +11,6 @@ from dataclasses import replace
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QCheckBox,
     QColorDialog,
     QComboBox,
     QFormLayout,
@@ -41,6 +40,13 @@ def _slider(lo: int, hi: int, tip: str) -> QSlider:
     return s
 
 
+#: Composite modes offered in the style panel (text, EditState.composite).
+COMPOSITES = (
+    ("Keep photo detail", "changed"),
+    ("Generated pixels", "raw"),
+    ("Whole face", "whole"),
+)
+
 class StylePanel(QWidget):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
@@ -59,13 +65,19 @@ class StylePanel(QWidget):
             self.harmonizer.addItem(text, key)
         self.alpha = _slider(0, 200, "Harmoniser strength α (100 % = as trained)")
         self.alpha_label = QLabel()
-        self.whole = QCheckBox("Regenerate the whole face")
-        self.whole.setToolTip("Off: only edited regions take generated pixels; the rest keeps the photo.")
+        self.whole = QComboBox()
+        for text, key in COMPOSITES:
+            self.whole.addItem(text, key)
+        self.whole.setToolTip(
+            "Keep photo detail: edited regions move in colour and shading, texture stays the photo's.\n"
+            "Generated pixels: edited regions take the model's pixels.\n"
+            "Whole face: the whole crop is regenerated."
+        )
         harm = QGroupBox("Harmoniser (whole face)")
         hf = QFormLayout(harm)
         hf.addRow("Mode", self.harmonizer)
         hf.addRow("Strength α", self._with_label(self.alpha, self.alpha_label))
-        hf.addRow(self.whole)
+        hf.addRow("Result", self.whole)
 
         # per-region style
         self.tune = _slider(-TUNE_RANGE, TUNE_RANGE, "Move the region's style along a direction in z-space")
@@ -123,7 +135,7 @@ class StylePanel(QWidget):
         self._live(self.alpha, self._alpha_preview, self._alpha_commit)
         self._live(self.tune, self._tune_preview, self._tune_commit)
         self._live(self.interp, self._interp_preview, self._interp_commit)
-        self.whole.toggled.connect(self._whole_toggled)
+        self.whole.currentIndexChanged.connect(self._whole_toggled)
         self.reroll.clicked.connect(self.new_direction)
         self.randomise.clicked.connect(self.random_style)
         self.apply_seed.clicked.connect(lambda: self._commit_random(self.seed.value()))
@@ -198,7 +210,7 @@ class StylePanel(QWidget):
                 st = doc.state
                 self.harmonizer.setCurrentIndex([k for _, k in HARMONIZERS].index(st.harmonizer))
                 self.alpha.setValue(round(st.alpha * 100))
-                self.whole.setChecked(st.composite == "whole")
+                self.whole.setCurrentIndex([k for _, k in COMPOSITES].index(st.composite))
             for w in (
                 self.tune,
                 self.reroll,
@@ -239,12 +251,10 @@ class StylePanel(QWidget):
     def _alpha_commit(self, v) -> None:
         self.ctl.set_settings(f"Harmoniser α {v} %", alpha=v / 100)
 
-    def _whole_toggled(self, on: bool) -> None:
+    def _whole_toggled(self, _i) -> None:
         if not self._updating:
-            self.ctl.set_settings(
-                "Regenerate whole face" if on else "Keep unedited pixels",
-                composite="whole" if on else "changed",
-            )
+            mode = self.whole.currentData()
+            self.ctl.set_settings(f"Result: {self.whole.currentText()}", composite=mode)
 
     # --- per-region style -------------------------------------------------------------------------
     def _tune_preview(self, v) -> None:
