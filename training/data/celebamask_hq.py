@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.labels import INDEX
+from engine.labels import INDEX, NAMES
 from training.data.sample import (
     BadFile,
     DatasetError,
@@ -41,26 +41,8 @@ from training.data.sample import (
     resize_pair,
 )
 
-PART_NAMES = (
-    "skin",
-    "nose",
-    "eye_g",
-    "l_eye",
-    "r_eye",
-    "l_brow",
-    "r_brow",
-    "l_ear",
-    "r_ear",
-    "mouth",
-    "u_lip",
-    "l_lip",
-    "hair",
-    "hat",
-    "ear_r",
-    "neck_l",
-    "neck",
-    "cloth",
-)
+#: The dataset names its part files after our classes, in our order (background has no file).
+PART_NAMES: tuple[str, ...] = NAMES[1:]
 OFFICIAL_PRIORITY: tuple[str, ...] = PART_NAMES
 PRIORITY: tuple[str, ...] = tuple(p for p in PART_NAMES if p not in ("ear_r", "neck_l")) + ("ear_r", "neck_l")
 TRAIN_IDS = 28_000

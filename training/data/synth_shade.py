@@ -20,32 +20,13 @@ import math
 import cv2
 import numpy as np
 
-from engine.labels import INDEX
+from engine.labels import INDEX, NAMES
 from training.data.synth_params import Lighting
 from training.data.synth_parts import Raster
 from training.data.synth_texture import bank
 
 _I = INDEX
-_HEAD = [
-    _I[n]
-    for n in (
-        "skin",
-        "nose",
-        "eye_g",
-        "l_eye",
-        "r_eye",
-        "l_brow",
-        "r_brow",
-        "l_ear",
-        "r_ear",
-        "mouth",
-        "u_lip",
-        "l_lip",
-        "hair",
-        "hat",
-        "ear_r",
-    )
-]
+_HEAD = [_I[n] for n in NAMES[NAMES.index("skin") : NAMES.index("ear_r") + 1]]  # head parts: skin .. earring
 
 
 def _lut(pairs, dtype=np.float32) -> np.ndarray:
