@@ -162,12 +162,13 @@ def session_bench(bundle, runs: int = 7) -> dict:
             return s.render()
 
         regen_ms = median_ms(stroke, runs)
-        ref = engine.add_reference(ref_path)
-        has = engine.reference(ref).present
+        refs = [engine.add_reference(ref_path), engine.add_reference(path)]
+        has = engine.reference(refs[0]).present & engine.reference(refs[1]).present
         present = [r for r in (13, 1, 11) if has[r]] or [int(r) for r in np.flatnonzero(has)]
 
         def transfer():
-            s.transfer(ref, [present[k[0] % len(present)]])
+            # Alternate two references so that no render repeats the previous state (never a cache hit).
+            s.transfer(refs[k[0] % 2], [present[k[0] % len(present)]])
             k[0] += 1
             return s.render()
 
