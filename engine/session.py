@@ -8,30 +8,29 @@ references) and never hold code.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
-import cv2
 import numpy as np
 
 from engine import labels, maskops
 from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
-from engine.face import Alignment
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
-from engine.imageio import ImageError, load_image, save_image, save_mask
+from engine.imageio import ImageError, save_image, save_mask
 from engine.limits import (
     MAX_COORD,
-    MAX_SESSION_BYTES,
-    MAX_SESSION_REFERENCES,
-    check_header,
-    entry_path,
     number_arg,
-    parse_json,
     points_arg,
+)
+from engine.sessionfile import (
+    SessionFileError,
+    check_session_header,
+    load_references,
+    photo_sha256,
+    read_session_doc,
+    read_session_file,
+    session_doc,
+    write_session_file,
 )
 from engine.state import (
     EditState,
@@ -39,13 +38,11 @@ from engine.state import (
     Override,
     StateError,
     check_region,
-    decode_mask_png,
     parse_color,
 )
 
-SESSION_FORMAT = "facepaint-session"
-SESSION_VERSION = 1
 DEFAULT_HISTORY = 500
+
 
 __all__ = [
     "EditSession",
@@ -67,170 +64,6 @@ __all__ = [
     "session_doc",
     "write_session_file",
 ]
-
-
-class SessionFileError(EngineError):
-    """A session file that cannot be read: malformed, foreign, newer, or pointing at a missing photo."""
-
-
-def photo_sha256(rgb: np.ndarray) -> str:
-    """The content hash a session stores for its photo and references (of the decoded RGB pixels)."""
-    return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
-
-
-_sha256 = photo_sha256
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise EngineError(f"cannot write {path}: folder {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise EngineError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _portable_path(p: str, base: Path | None) -> str:
-    """How a photo path is written: relative when it lies inside the session's folder, else absolute."""
-    if not p:
-        return ""
-    full = Path(p).resolve()
-    if base is not None and full.is_relative_to(base):
-        return full.relative_to(base).as_posix()
-    return str(full)
-
-
-def session_doc(prep: PreparedImage, state: EditState, refs: dict, *, base: Path | None,
-                photo_sha: str | None = None) -> dict:
-    """The JSON document of a session. ``refs`` maps reference id -> {"path", "sha256", "aligned"};
-    ``base`` is the folder the file goes to (paths inside it are written relative), None: all absolute."""
-    base = base.resolve() if base is not None else None
-    return {
-        "format": SESSION_FORMAT,
-        "version": SESSION_VERSION,
-        "photo": {"path": _portable_path(prep.source, base), "sha256": photo_sha or photo_sha256(prep.photo.rgb)},
-        "alignment": {
-            "matrix": np.asarray(prep.alignment.matrix, float).tolist(),
-            "found": bool(prep.alignment.found),
-            "method": prep.alignment.method,
-            "status": prep.alignment.status,
-        },
-        "parsed": EditState(mask=prep.parsed_mask).to_json()["mask_png"],
-        "state": state.to_json(),
-        "references": {
-            rid: {"path": _portable_path(e["path"], base), "sha256": e["sha256"], "aligned": bool(e["aligned"])}
-            for rid, e in sorted(refs.items())
-        },
-    }
-
-
-def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: EditState) -> None:
-    path = Path(path)
-    refs = {}
-    for rid in sorted(state.refs()):
-        ref = engine.reference(rid)
-        refs[rid] = {"path": ref.source, "sha256": ref.sha256 or photo_sha256(ref.photo.rgb), "aligned": ref.aligned}
-    doc = session_doc(prep, state, refs, base=path.resolve().parent)
-    _atomic_write_text(path, json.dumps(doc, indent=1))
-
-
-def _load_checked(path: Path, sha: str, what: str):
-    try:
-        img = load_image(path)
-    except ImageError as e:
-        raise SessionFileError(f"cannot restore the session: the {what} {e}") from None
-    if photo_sha256(img.rgb) != sha:
-        raise SessionFileError(f"cannot restore the session: the {what} {path} changed since it was saved")
-    return img
-
-
-def check_session_header(doc, where: str, *, fmt: str = SESSION_FORMAT, version: int = SESSION_VERSION,
-                         kind: str = "session") -> int:
-    """Format and version checks shared by session files and autosaves; returns the version."""
-    return check_header(doc, where, fmt, version, kind, SessionFileError)
-
-
-def load_references(engine: FaceEngine, refs, base: Path, where: str) -> list[str]:
-    """Prepare every listed reference (checked by the path rule and its sha256); returns their ids."""
-    if not isinstance(refs, dict):
-        raise SessionFileError(f"{where}: 'references' must be an object")
-    if len(refs) > MAX_SESSION_REFERENCES:
-        raise SessionFileError(f"{where} lists {len(refs)} references; at most {MAX_SESSION_REFERENCES} are allowed")
-    out = []
-    for rid, entry in refs.items():
-        if len(rid) > 128:
-            raise SessionFileError(f"{where}: a reference id is too long")
-        out.append(rid)
-        if engine.has_reference(rid):
-            continue
-        p, sha = entry_path(entry, base, "reference", where, SessionFileError)
-        img = _load_checked(p, sha, "reference")
-        got = engine.add_reference(img, align=entry.get("aligned", True) is not False)
-        if got != rid:
-            raise SessionFileError(f"{where}: reference {rid[:40]} no longer matches its file")
-    return out
-
-
-def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditState]:
-    """Restore (prepared photo, state) exactly as saved. Raises SessionFileError with a clear message."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise SessionFileError(f"cannot open session {path}: {e.strerror}") from None
-    if not path.is_file():
-        raise SessionFileError(f"session {path} is not a regular file")
-    if size > MAX_SESSION_BYTES:
-        raise SessionFileError(f"session file {path} is {size} bytes, larger than any session we write")
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise SessionFileError(f"cannot read session {path}: {e.strerror or e}") from None
-    doc = parse_json(data, str(path), SessionFileError)
-    return read_session_doc(doc, path.resolve().parent, engine, where=str(path))
-
-
-def read_session_doc(doc, base: Path, engine: FaceEngine, *, where: str) -> tuple[PreparedImage, EditState]:
-    """Restore from an already parsed session document whose relative paths start at ``base``."""
-    check_session_header(doc, where)
-    p, sha = entry_path(doc.get("photo"), base, "photo", where, SessionFileError)
-    photo = _load_checked(p, sha, "photo")
-    al = doc.get("alignment")
-    try:
-        matrix = np.asarray(al["matrix"], dtype=np.float64)
-        if matrix.shape != (2, 3) or not np.isfinite(matrix).all() or np.abs(matrix).max() > 1e6:
-            raise ValueError
-    except (KeyError, TypeError, ValueError, OverflowError):
-        raise SessionFileError(f"{where}: the saved alignment is malformed") from None
-    R = engine.resolution
-    try:
-        parsed = decode_mask_png(doc.get("parsed"), (R, R))
-        state = EditState.from_json(doc.get("state"), (R, R))
-    except StateError as e:
-        raise SessionFileError(f"{where}: {e}") from None
-    try:
-        alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=al.get("found", True) is not False,
-                                          method=str(al.get("method", "saved"))[:100],
-                                          status=str(al.get("status", ""))[:500])
-    except (ValueError, cv2.error) as e:
-        raise SessionFileError(f"{where}: the saved alignment is unusable: {e}") from None
-    prep = engine.prepare(photo, alignment=alignment, parsed_mask=parsed)
-    listed = load_references(engine, doc.get("references", {}), base, where)
-    missing = state.refs() - set(listed)
-    if missing:
-        raise SessionFileError(f"{where}: the edits use references that are not listed: {sorted(missing)[:5]}")
-    return prep, state
 
 
 class EditSession:
