@@ -183,6 +183,15 @@ def _skin_details(mod: np.ndarray, r: Raster, sk: dict, keep_lut: np.ndarray) ->
         )
 
 
+def _clip_line(alb, lab, cls_name: str, line, closed: bool, rgb, width: int, box) -> None:
+    """An antialiased polyline (1/16 px precision) drawn only where the label is ``cls_name``."""
+
+    def draw(p, x0, y0):
+        cv2.polylines(p, [np.rint((line - (x0, y0)) * 16).astype(np.int32)], closed, rgb, width, cv2.LINE_AA, 4)
+
+    _clip_draw(alb, lab, _ONE[_I[cls_name]], box, draw)
+
+
 def _clip_draw(alb: np.ndarray, lab: np.ndarray, cls, box, draw) -> None:
     """Run ``draw(patch)`` on a copy of a box; keep it where ``cls[label]`` (a 0/1 uint8 LUT) is 1."""
     S = lab.shape[0]
@@ -267,46 +276,12 @@ def _details(alb: np.ndarray, r: Raster, app: dict) -> None:
         )
     frame = tuple(float(c) for c in app["glasses"]["frame_rgb"])
     for lens in r.lenses:  # rims only where the label says glasses
-        _clip_draw(
-            alb,
-            lab,
-            _ONE[_I["eye_g"]],
-            _box(lens, r.frame_t + 2),
-            lambda p, x0, y0, lens=lens: cv2.polylines(
-                p, [np.rint((lens - (x0, y0)) * 16).astype(np.int32)], True, frame, r.frame_t, cv2.LINE_AA, 4
-            ),
-        )
+        _clip_line(alb, lab, "eye_g", lens, True, frame, r.frame_t, _box(lens, r.frame_t + 2))
     if r.part_line is not None:
         dark = tuple(float(c) * 0.55 for c in app["hair"]["rgb"])
-        box = (*r.part_line.min(0) - 3, *r.part_line.max(0) + 3)
         pl = r.part_line
-
-        def draw_part(p, x0, y0):
-            cv2.polylines(
-                p,
-                [np.rint((pl - (x0, y0)) * 16).astype(np.int32)],
-                False,
-                dark,
-                max(1, round(S / 200)),
-                cv2.LINE_AA,
-                4,
-            )
-
-        _clip_draw(alb, lab, _ONE[_I["hair"]], box, draw_part)
+        _clip_line(alb, lab, "hair", pl, False, dark, max(1, round(S / 200)), (*pl.min(0) - 3, *pl.max(0) + 3))
     if r.hat_band is not None and len(r.hat_band) > 1:
         dark = tuple(float(c) * 0.7 for c in app["hat"]["rgb"])
         hb = r.hat_band
-        box = (*hb.min(0) - 4, *hb.max(0) + 4)
-
-        def draw_band(p, x0, y0):
-            cv2.polylines(
-                p,
-                [np.rint((hb - (x0, y0)) * 16).astype(np.int32)],
-                False,
-                dark,
-                max(1, round(S / 128)),
-                cv2.LINE_AA,
-                4,
-            )
-
-        _clip_draw(alb, lab, _ONE[_I["hat"]], box, draw_band)
+        _clip_line(alb, lab, "hat", hb, False, dark, max(1, round(S / 128)), (*hb.min(0) - 4, *hb.max(0) + 4))
