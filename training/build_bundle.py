@@ -2,11 +2,11 @@
 
 Order and share of the budget (what a stage leaves unused goes to the ones after it):
 
-    parser 12 %  ->  generator (mrsa) 44 %  ->  generator (msca) 20 %  ->  rsm 7 %  ->  flow 7 %  ->
-    harmony 6 %  (about 4 % is kept for the export and the evaluation)
+    parser 12 %  ->  generator (mrsa) 40 %  ->  mrsa 6 %  ->  generator (msca) 18 %  ->  rsm 7 %  ->
+    flow 7 %  ->  harmony 6 %  (about 4 % is kept for the export and the evaluation)
 
-The generator stage uses the parser for its semantic-consistency loss; the msca variant, rsm and flow
-use the encoder it trained. Stage runs live in ``--work`` (default ``<out>.work``) and resume from
+The generator stage uses the parser for its semantic-consistency loss; the mrsa stage, the msca variant,
+rsm and flow use the encoder it trained. Stage runs live in ``--work`` (default ``<out>.work``) and resume from
 their checkpoints if the command is run again. The networks are exported with `engine.bundle.save_bundle`
 to ``--out``, then `training.evaluate` writes ``evaluation.json`` (and PNG grids under ``evaluation/``)
 and ``MODEL_CARD.md`` records the command, the data, the steps and wall time of each stage, the device
@@ -37,8 +37,9 @@ __all__ = ["BundleBuildConfig", "build_bundle", "main", "PLAN"]
 #: (run name, stage, share of the budget)
 PLAN: tuple[tuple[str, str, float], ...] = (
     ("parser", "parser", 0.12),
-    ("generator", "generator", 0.44),
-    ("generator_msca", "generator", 0.20),
+    ("generator", "generator", 0.40),
+    ("mrsa", "mrsa", 0.06),
+    ("generator_msca", "generator", 0.18),
     ("rsm", "rsm", 0.07),
     ("flow", "flow", 0.07),
     ("harmony", "harmony", 0.06),
@@ -107,8 +108,10 @@ def _stage_cfg(run: str, stage: str, bc: BundleBuildConfig, work: Path, minutes:
             kw.update(harmony_batch=1, align_every=2, harmony_every=2)
         if run == "generator_msca":
             kw.update(variant="msca", init_from=str(work / "generator"))
-    if stage in ("rsm", "flow"):
+    if stage in ("rsm", "flow", "mrsa"):
         kw.update(encoder_from=str(work / "generator"))
+    if stage == "mrsa":
+        kw.update(batch_size=bc.batch_size or (2 if tiny else 32), triplets=4 if tiny else 4000)
     if stage == "flow" and tiny:
         kw.update(stats_samples=4, ode_steps=2)
     return cls(**kw)

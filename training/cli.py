@@ -1,7 +1,7 @@
 """``facepaint-train``: train the stages, render the synthetic corpus, build and evaluate bundles.
 
     facepaint-train <stage> --data synthetic --out DIR --steps N [--option value ...]
-        stages: parser, generator (--variant mrsa|msca), rsm, flow, harmony
+        stages: parser, generator (--variant mrsa|msca), mrsa, rsm, flow, harmony
         under torchrun: torchrun --nproc-per-node 2 -m training.cli generator ...
     facepaint-train render ...                   the synthetic corpus to image/label files
     facepaint-train bundle --out DIR [--budget-minutes M] [--tiny]

@@ -369,6 +369,7 @@ def _save(stage: Stage, trainer: Trainer, cfg: TrainConfig, cfg_dict: dict, out:
 STAGES: dict[str, str] = {
     "parser": "training.stages.parser:ParserStage",
     "generator": "training.stages.generator:GeneratorStage",
+    "mrsa": "training.stages.mrsa:MRSAStage",
     "rsm": "training.stages.rsm:RSMStage",
     "flow": "training.stages.flow:FlowStage",
     "harmony": "training.stages.harmony:HarmonyStage",

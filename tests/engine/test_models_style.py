@@ -44,10 +44,10 @@ def test_configs_round_trip_json(cls):
 
 
 # ---------------------------------------------------------------------------------------------- MRSA
-@pytest.fixture
-def mrsa():
+@pytest.fixture(params=[0, 12], ids=["linear", "ffn"])
+def mrsa(request):
     torch.manual_seed(0)
-    net = MRSA(MRSAConfig(style_dim=8, attn_dim=6))
+    net = MRSA(MRSAConfig(style_dim=8, attn_dim=6, ffn_dim=request.param))
     _randomise(net)
     return net.eval()
 
@@ -87,10 +87,37 @@ def test_mrsa_alpha_scales_linearly(mrsa):
     assert torch.allclose(per_sample[1] - s_r[1], 3.0 * c1[1], atol=1e-5)
 
 
-def test_mrsa_untrained_is_identity():
-    net = MRSA(MRSAConfig(style_dim=8, attn_dim=6))
+@pytest.mark.parametrize("ffn_dim", [0, 12])
+def test_mrsa_untrained_is_identity(ffn_dim):
+    net = MRSA(MRSAConfig(style_dim=8, attn_dim=6, ffn_dim=ffn_dim))
     s_t, s_r = torch.randn(1, C, 8), torch.randn(1, C, 8)
     assert torch.equal(net(s_t, s_r), s_r)
+
+
+def test_mrsa_ffn_learns_a_row_dependent_correction():
+    """Target: halve every row of s'_r. The paper's form adds a term that does not depend on the
+    row's own value, so it cannot; the feed-forward form can."""
+    torch.manual_seed(0)
+    errs = {}
+    for ffn_dim in (0, 32):
+        net = MRSA(MRSAConfig(style_dim=4, attn_dim=8, ffn_dim=ffn_dim))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(300):
+            s_t, s_r = torch.randn(16, C, 4, generator=gen), torch.randn(16, C, 4, generator=gen)
+            loss = (net(s_t, s_r) - 0.5 * s_r).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            s_t, s_r = torch.randn(64, C, 4, generator=gen), torch.randn(64, C, 4, generator=gen)
+            errs[ffn_dim] = float((net(s_t, s_r) - 0.5 * s_r).pow(2).mean())
+    assert errs[32] < 0.3 * errs[0], errs
+
+
+def test_mrsa_config_rejects_negative_ffn():
+    with pytest.raises(ValueError, match="ffn_dim"):
+        MRSAConfig(ffn_dim=-1)
 
 
 def test_mrsa_present_masks_absent_keys(mrsa):

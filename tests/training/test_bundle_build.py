@@ -37,6 +37,7 @@ def test_tiny_bundle_loads_in_the_engine(built):
     assert [s["run"] for s in training["stages"]] == [
         "parser",
         "generator",
+        "mrsa",
         "generator_msca",
         "rsm",
         "flow",

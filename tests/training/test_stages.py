@@ -83,9 +83,53 @@ def test_generator_stage_mrsa(tmp_path, helpers):
     res = train(GeneratorStage, cfg)
     _falls(res)
     keys = set().union(*res.history)
-    assert {"perceptual", "g_adv", "fm", "d_loss", "parse_ce", "align", "harmony"} <= keys
+    assert {"perceptual", "g_adv", "fm", "d_loss", "parse_ce", "align"} <= keys
+    assert "harmony" not in keys  # MRSA's harmonisation is the mrsa stage's
     bundle = load_bundle(res.nets_dir, device="cpu")
-    assert set(bundle.nets) == {"encoder", "generator", "mrsa"}
+    assert set(bundle.nets) == {"encoder", "generator"}
+
+
+def _mrsa_cfg(tmp_path, helpers, **kw):
+    from training.stages.mrsa import MRSAStageConfig
+
+    opts = dict(COMMON, batch_size=4, repeat_batch=False, triplets=6, lr=1e-2, encoder_from=str(helpers))
+    opts.update(kw)
+    return MRSAStageConfig(out=str(tmp_path), **opts)
+
+
+def test_mrsa_stage_learns_the_relit_styles(tmp_path, helpers):
+    from training.stages.mrsa import MRSAStage
+
+    res = train(MRSAStage, _mrsa_cfg(tmp_path, helpers, steps=100, lr=5e-3, repeat_batch=True))
+    # On one repeated batch the harmonised styles must end up much nearer the relit ground truth
+    # than the pasted ones ("off"), which start out equal to them.
+    first, last = res.history[0], res.history[-1]
+    assert first["edited_l1"] == pytest.approx(first["edited_l1_off"])
+    assert last["edited_l1"] < 0.7 * last["edited_l1_off"]
+    _falls(res, factor=0.75)
+    bundle = load_bundle(res.nets_dir, device="cpu")
+    assert set(bundle.nets) == {"mrsa"} and bundle.nets["mrsa"].cfg.ffn_dim > 0
+
+
+def test_mrsa_stage_resume_is_exact(tmp_path, helpers):
+    """The per-run cache of encoded triplets must not change what a resumed run computes."""
+    from training.stages.mrsa import MRSAStage
+
+    full = train(MRSAStage, _mrsa_cfg(tmp_path / "full", helpers, steps=6, ckpt_every=3))
+    train(MRSAStage, _mrsa_cfg(tmp_path / "part", helpers, steps=6, ckpt_every=3), stop_after=3)
+    again = train(MRSAStage, _mrsa_cfg(tmp_path / "part", helpers, steps=6, ckpt_every=3))
+    a = load_bundle(full.nets_dir, device="cpu").nets["mrsa"].state_dict()
+    b = load_bundle(again.nets_dir, device="cpu").nets["mrsa"].state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_mrsa_stage_needs_synthetic_and_encoder(tmp_path, helpers, tmp_path_factory):
+    from training.stages.mrsa import MRSAStage
+
+    with pytest.raises(ValueError, match="--encoder-from"):
+        train(MRSAStage, _mrsa_cfg(tmp_path, helpers, steps=1, encoder_from=""))
+    with pytest.raises(ValueError, match="synthetic corpus"):
+        train(MRSAStage, _mrsa_cfg(tmp_path, helpers, steps=1, data="folder:" + str(tmp_path)))
 
 
 def test_generator_stage_msca(tmp_path, helpers):

@@ -134,7 +134,7 @@ def net_configs(tiny: bool) -> dict:
         return {
             "encoder": enc,
             "generator": gen,
-            "mrsa": MRSAConfig(style_dim=s, attn_dim=8),
+            "mrsa": MRSAConfig(style_dim=s, attn_dim=8, ffn_dim=16),
             "msca": msca,
             "generator_msca": GeneratorConfig.tiny(style_dim=s, extra_channels=msca.out_channels),
             "rsm": RSMConfig(style_dim=s, z_dim=8, hidden=16, layers=2),
@@ -151,7 +151,7 @@ def net_configs(tiny: bool) -> dict:
     return {
         "encoder": enc,
         "generator": GeneratorConfig(style_dim=s),
-        "mrsa": MRSAConfig(style_dim=s),
+        "mrsa": MRSAConfig(style_dim=s, ffn_dim=128),
         "msca": msca,
         "generator_msca": GeneratorConfig(style_dim=s, extra_channels=msca.out_channels),
         "rsm": RSMConfig(style_dim=s),

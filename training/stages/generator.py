@@ -1,5 +1,9 @@
 """Stage ``generator``: encoder + SEAN generator (``--variant mrsa``) or MSCA + its generator (``msca``).
 
+The mrsa variant trains the encoder and the generator that MRSA edits go through; MRSA itself is
+trained afterwards on their frozen encoder by the ``mrsa`` stage (training/stages/mrsa.py), where a
+step costs milliseconds instead of a generator pass.
+
 Supervised reconstruction with the reference equal to the source (paper 000): ``y = G(m, E(x, m))``
 should give back ``x``. Losses (each weight is an option; 0 switches a term off):
 
@@ -17,11 +21,10 @@ should give back ``x``. Losses (each weight is an option; 0 switches a term off)
   L1 inside M against I_g plus L1 outside against I_A. With one style vector per region the decoder
   cannot follow M inside a region it cuts, so the term mostly teaches locality: regions whose pooled
   features did not change must come out unchanged, whatever happened in the others.
-- ``harmony`` (synthetic corpus only), against exact relit ground truth (`render_transfer_gt`):
-  *mrsa*: a **style-space** loss. ``MRSA(s_t, compose_reference(s_t, s_src, edited))`` must match the
-  encoder styles of the ground truth, L1 over the regions present (encoder outputs detached: only MRSA
-  learns from it). *msca*: an **image-space** loss. ``G_msca(m_t, s'_r, MSCA(m_t, E.pyramid(x_src),
+- ``harmony`` (msca variant, synthetic corpus only), against exact relit ground truth
+  (`render_transfer_gt`): an **image-space** loss. ``G_msca(m_t, s'_r, MSCA(m_t, E.pyramid(x_src),
   m_src))`` (exactly the engine's MSCA path) must reproduce the ground truth image (L1 + perceptual).
+  The MRSA counterpart, in style space, is the ``mrsa`` stage.
 - ``cross`` (msca variant, paper 004): the exemplar given to MSCA is, for ``--cross-prob`` of the
   samples, a re-framed copy of the face (random rotation, scale, shift, flip), the target the original
   layout; the rest reconstruct from the face itself (global self-reconstruction). A fraction
@@ -53,7 +56,7 @@ __all__ = ["GeneratorStageConfig", "GeneratorStage"]
 
 @dataclass
 class GeneratorStageConfig(TrainConfig):
-    """Train encoder + generator (+ MRSA), or MSCA + generator_msca with --variant msca."""
+    """Train encoder + generator (MRSA: the mrsa stage), or MSCA + generator_msca with --variant msca."""
 
     out: str = "runs/generator"
     variant: str = field(default="mrsa", metadata={"choices": ("mrsa", "msca")})
@@ -92,7 +95,6 @@ class GeneratorStage(Stage):
     def build_nets(self) -> None:
         from engine.models.encoder import StyleEncoder
         from engine.models.generator import Generator
-        from engine.models.mrsa import MRSA
         from engine.models.msca import MSCA
 
         cfg = self.cfg
@@ -125,11 +127,10 @@ class GeneratorStage(Stage):
         else:
             self.nets["encoder"] = StyleEncoder(cfgs["encoder"])
             self.nets["generator"] = Generator(cfgs["generator"])
-            self.nets["mrsa"] = MRSA(cfgs["mrsa"])
             if cfg.init_from:
-                for name, net in load_nets(cfg.init_from, ("encoder", "generator", "mrsa")).items():
+                for name, net in load_nets(cfg.init_from, ("encoder", "generator")).items():
                     init_matching(self.nets[name], net)
-            self.ema_names = ("encoder", "generator", "mrsa")
+            self.ema_names = ("encoder", "generator")
         if cfg.gan_weight > 0:
             dcfg = DiscriminatorConfig.tiny() if cfg.tiny else DiscriminatorConfig()
             self.nets["disc"] = MultiScaleDiscriminator(dcfg)
@@ -152,7 +153,7 @@ class GeneratorStage(Stage):
     def make_batch(self, positions: list[int], step: int) -> GenBatch:
         cfg = self.cfg
         rstep = 0 if cfg.repeat_batch else step
-        harmony = cfg.harmony_weight > 0 and step % cfg.harmony_every == 0
+        harmony = self.msca and cfg.harmony_weight > 0 and step % cfg.harmony_every == 0
         return make_gen_batch(
             self.source,
             positions,
@@ -258,18 +259,13 @@ class GeneratorStage(Stage):
         return inside + outside
 
     def _harmony_loss(self, batch: GenBatch) -> torch.Tensor:
+        """msca variant: the engine's MSCA transfer path must reproduce the relit ground truth."""
         t = batch.transfer
         enc = self._encoder()
         with torch.no_grad():
             s_t = enc(t.target.image, t.target.mask)
             s_src = enc(t.source.image, t.source.mask)
             s_r = compose_reference(s_t, s_src, t.edited)
-        if not self.msca:
-            with torch.no_grad():
-                want = enc(t.gt.image, t.gt.mask)
-            present = (t.gt.mask.flatten(2).sum(2) > 0).unsqueeze(-1).float()
-            out = self.nets["mrsa"](s_t, s_r)
-            return ((out.float() - want).abs() * present).sum() / (present.sum() * out.shape[-1]).clamp_min(1)
         y = self._generate(t.target.mask, s_r, (t.source.image, t.source.mask))
         l1, perc = self._recon_terms(y, t.gt.image)
         return l1 + self.cfg.perceptual_weight * perc
@@ -282,5 +278,5 @@ class GeneratorStage(Stage):
         return out
 
     def export(self):
-        names = ("msca", "generator_msca") if self.msca else ("encoder", "generator", "mrsa")
+        names = ("msca", "generator_msca") if self.msca else ("encoder", "generator")
         return {n: self.averaged(n) for n in names}
