@@ -110,6 +110,8 @@ def _stage_cfg(run: str, stage: str, bc: BundleBuildConfig, work: Path, minutes:
             kw.update(variant="msca", init_from=str(work / "generator"))
     if stage in ("rsm", "flow", "mrsa"):
         kw.update(encoder_from=str(work / "generator"))
+    if stage == "rsm":  # styles come from a cached pool: big batches are cheap
+        kw.update(batch_size=bc.batch_size or (2 if tiny else 32))
     if stage == "mrsa":
         kw.update(batch_size=bc.batch_size or (2 if tiny else 32), triplets=4 if tiny else 4000)
     if stage == "flow" and tiny:

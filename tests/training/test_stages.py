@@ -179,12 +179,32 @@ def test_flow_stage(tmp_path, helpers):
         encoder_from=str(helpers),
         stats_samples=8,
         ode_steps=2,
+        pool=0,
         **COMMON,
     )
     res = train(FlowStage, cfg)
     _falls(res, 0.7)
     flow = load_bundle(res.nets_dir, device="cpu").get("flow")
     assert not torch.equal(flow.std, torch.ones_like(flow.std))  # normalisation set from data
+
+
+def test_style_cache_is_pure_memoisation(helpers):
+    """Cached styles equal freshly computed ones, and each face is encoded once."""
+    from training.stages.common import StyleCache, load_nets, pooled_source
+
+    enc = load_nets(helpers, ("encoder",))["encoder"]
+    calls = []
+    enc.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    src = pooled_source("synthetic", 64, first_seed=1_000_000, seed=0, pool=5)
+    assert src.length == 5
+    cached = StyleCache(src, enc, "cpu", keep=True)
+    fresh = StyleCache(src, enc, "cpu", keep=False)
+    a = cached([0, 1, 2, 7])  # position 7 is in the second pass over the 5-face pool
+    b = cached([2, 3, 4, 5, 6, 0])
+    assert sum(calls) == 5  # every pool face encoded exactly once
+    assert torch.allclose(a[0], fresh([0, 1, 2, 7])[0]) and torch.equal(a[1], fresh([0, 1, 2, 7])[1])
+    assert torch.allclose(b[0], fresh([2, 3, 4, 5, 6, 0])[0])
+    assert pooled_source("synthetic", 64, first_seed=1_000_000, seed=0, pool=0).length is None
 
 
 def test_harmony_stage(tmp_path):

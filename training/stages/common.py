@@ -18,6 +18,8 @@ from engine.models.layers import one_hot
 __all__ = [
     "EVAL_SEED_LIMIT",
     "SampleSource",
+    "StyleCache",
+    "pooled_source",
     "images_to_tensor",
     "labels_to_tensor",
     "net_configs",
@@ -102,6 +104,49 @@ class SampleSource:
         if self.synthetic:
             return self._render(self.seed_of(k), self.size)
         return self.dataset[self._index(k)]
+
+    def key_of(self, k: int) -> int:
+        """What identifies sample number ``k``: its seed (synthetic) or its index in the corpus."""
+        return self.seed_of(k) if self.synthetic else self._index(k)
+
+
+def pooled_source(spec: str, size: int, *, first_seed: int, seed: int, pool: int) -> SampleSource:
+    """The training source of a style-space stage: ``--data synthetic`` narrowed to ``pool`` faces
+    (walked in a fresh order every epoch) when ``pool > 0``; any other corpus as it is."""
+    if pool > 0 and spec == "synthetic":
+        spec = f"synthetic:{pool}"
+    return SampleSource(spec, size, first_seed=first_seed, seed=seed)
+
+
+class StyleCache:
+    """Frozen-encoder styles of a source's samples, ``(styles [B,19,S], area [B,19])`` per batch.
+
+    Style-space stages (rsm, flow) spend nearly all their time rendering and encoding faces, not on
+    their own step. With ``keep`` the result for each sample is kept after its first use: the encoder
+    is frozen and a sample's image depends only on its key, so this is memoisation and a resumed run
+    computes exactly what an uninterrupted one does. About 5 KB per face at S = 64.
+    """
+
+    def __init__(self, source: SampleSource, encoder: nn.Module, device, *, keep: bool) -> None:
+        self.source, self.encoder, self.device, self.keep = source, encoder, device, keep
+        self._memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def __call__(self, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        keys = [self.source.key_of(k) for k in positions]
+        todo = {key: k for key, k in zip(keys, positions, strict=True) if key not in self._memo}
+        found: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        if todo:
+            samples = [self.source(k) for k in todo.values()]
+            img = images_to_tensor([s.image for s in samples], self.device)
+            mask = onehot(labels_to_tensor([s.label for s in samples], self.device))
+            styles = self.encoder(img, mask).float()
+            area = mask.flatten(2).mean(2)
+            found = {key: (styles[i], area[i]) for i, key in enumerate(todo)}
+            if self.keep:
+                self._memo.update(found)
+        rows = [self._memo[key] if key in self._memo else found[key] for key in keys]
+        return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
 
 
 # --------------------------------------------------------------------------------------------------

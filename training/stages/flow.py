@@ -5,6 +5,9 @@ over the style vectors that a frozen encoder (``--encoder-from``, the generator 
 for every region present in a face. Before the first step the flow's per-class normalisation
 (``mean``, ``std`` buffers) is set from ``--stats-samples`` training faces, so the ODE works on
 unit-scale inputs. The reported ``loss`` is the negative log-likelihood in nats per style dimension.
+
+On the synthetic corpus the stage trains on a pool of ``--pool`` faces whose encoder styles are kept
+after first use (`StyleCache`), so most steps cost only the ODE solve.
 """
 
 from __future__ import annotations
@@ -17,16 +20,9 @@ import torch
 from engine.labels import NUM_CLASSES
 from training.config import TrainConfig
 from training.loop import Stage
-from training.stages.common import (
-    SampleSource,
-    images_to_tensor,
-    labels_to_tensor,
-    net_configs,
-    onehot,
-    require_nets,
-)
+from training.stages.common import StyleCache, net_configs, pooled_source, require_nets
 
-__all__ = ["FlowStageConfig", "FlowStage", "style_batch"]
+__all__ = ["FlowStageConfig", "FlowStage", "present_styles"]
 
 
 @dataclass
@@ -44,22 +40,24 @@ class FlowStageConfig(TrainConfig):
     min_area: float = field(
         default=0.002, metadata={"help": "regions smaller than this fraction are skipped"}
     )
+    pool: int = field(
+        default=4000,
+        metadata={"help": "synthetic faces to train on, styles cached (0 = a new face each time)"},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.stats_samples < 1 or self.ode_steps < 1:
             raise ValueError("--stats-samples and --ode-steps must be >= 1")
+        if self.pool < 0:
+            raise ValueError(f"--pool must be >= 0, got {self.pool}")
 
 
-@torch.no_grad()
-def style_batch(encoder, image: torch.Tensor, label: torch.Tensor, min_area: float):
-    """Encoder styles of every present region: ``(styles [N,S], class ids [N])``."""
-    mask = onehot(label)
-    styles = encoder(image, mask)  # [B,19,S]
-    area = mask.flatten(2).mean(2)  # [B,19]
+def present_styles(styles: torch.Tensor, area: torch.Tensor, min_area: float):
+    """The style vectors of every region larger than ``min_area``: ``(styles [N,S], class ids [N])``."""
     present = area > min_area
-    ids = torch.arange(NUM_CLASSES, device=image.device).expand_as(present)
-    return styles[present].float(), ids[present]
+    ids = torch.arange(NUM_CLASSES, device=styles.device).expand_as(present)
+    return styles[present], ids[present]
 
 
 class FlowStage(Stage):
@@ -77,9 +75,9 @@ class FlowStage(Stage):
         base = net_configs(self.cfg.tiny)["flow"]
         s = enc["encoder"].cfg.style_dim
         self.nets["flow"] = StyleFlow(dataclasses.replace(base, style_dim=s))
-        self.source = SampleSource(
-            self.cfg.data, self.cfg.size, first_seed=self.cfg.first_seed, seed=self.cfg.seed
-        )
+        cfg = self.cfg
+        source = pooled_source(cfg.data, cfg.size, first_seed=cfg.first_seed, seed=cfg.seed, pool=cfg.pool)
+        self.styles = StyleCache(source, self.frozen["encoder"], self.device, keep=cfg.pool > 0)
 
     def build_optimizers(self) -> None:
         self.optimizers["flow"] = torch.optim.Adam(self.nets["flow"].parameters(), lr=self.cfg.lr)
@@ -90,8 +88,8 @@ class FlowStage(Stage):
 
     @torch.no_grad()
     def set_stats(self) -> None:
-        """Per-class mean/std of encoder styles over faces numbered from 10**9 (outside the training run's
-        range of sample numbers, identical on every process)."""
+        """Per-class mean/std of encoder styles over faces numbered from 10**9 (identical on every
+        process; with a pool these are pool faces, in another order than training's)."""
         cfg, enc = self.cfg, self.frozen["encoder"]
         s = enc.cfg.style_dim
         total = torch.zeros(NUM_CLASSES, s, dtype=torch.float64)
@@ -100,10 +98,7 @@ class FlowStage(Stage):
         chunk = 8
         for start in range(0, cfg.stats_samples, chunk):
             ks = range(start, min(start + chunk, cfg.stats_samples))
-            samples = [self.source(10**9 + k) for k in ks]
-            img = images_to_tensor([x.image for x in samples], self.device)
-            lab = labels_to_tensor([x.label for x in samples], self.device)
-            st, ids = style_batch(enc, img, lab, cfg.min_area)
+            st, ids = present_styles(*self.styles([10**9 + k for k in ks]), cfg.min_area)
             st, ids = st.double().cpu(), ids.cpu()
             total.index_add_(0, ids, st)
             sq.index_add_(0, ids, st * st)
@@ -118,10 +113,7 @@ class FlowStage(Stage):
             self.ema.shadow["flow"].set_normalisation(mean.float(), std.float())
 
     def make_batch(self, positions: list[int], step: int):
-        samples = [self.source(k) for k in positions]
-        img = images_to_tensor([s.image for s in samples], self.device)
-        lab = labels_to_tensor([s.label for s in samples], self.device)
-        return style_batch(self.frozen["encoder"], img, lab, self.cfg.min_area)
+        return present_styles(*self.styles(positions), self.cfg.min_area)
 
     def train_step(self, batch, step: int) -> dict[str, float]:
         styles, ids = batch
