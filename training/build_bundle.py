@@ -7,7 +7,9 @@ Order and share of the budget (what a stage leaves unused goes to the ones after
 
 The generator stage uses the parser for its semantic-consistency loss; the mrsa stage, the msca variant,
 rsm and flow use the encoder it trained. Stage runs live in ``--work`` (default ``<out>.work``) and resume from
-their checkpoints if the command is run again. The networks are exported with `engine.bundle.save_bundle`
+their checkpoints if the command is run again. ``--stages mrsa,rsm`` trains only the runs named and
+takes every other network from its finished run in ``--work`` (for example to retrain what depends
+on a changed encoder); the budget is then shared among the runs named. The networks are exported with `engine.bundle.save_bundle`
 to ``--out``, then `training.evaluate` writes ``evaluation.json`` (and PNG grids under ``evaluation/``)
 and ``MODEL_CARD.md`` records the command, the data, the steps and wall time of each stage, the device
 and the evaluation figures.
@@ -64,7 +66,11 @@ class BundleBuildConfig:
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = all cores; --tiny: 1)"})
     seed: int = 0
     progress: bool = True
-    eval_samples: int = field(default=16, metadata={"help": "held-out faces in the evaluation"})
+    eval_samples: int = field(default=32, metadata={"help": "held-out faces in the evaluation"})
+    stages: str = field(
+        default="",
+        metadata={"help": "comma-separated runs to train (default all); others are reused from --work"},
+    )
 
     def __post_init__(self) -> None:
         if self.budget_minutes <= 0:
@@ -73,6 +79,15 @@ class BundleBuildConfig:
             raise ConfigError(f"--size must be a multiple of 32, got {self.size}")
         if self.steps < 0 or self.batch_size < 0 or self.eval_samples < 1:
             raise ConfigError("--steps and --batch-size must be >= 0 and --eval-samples >= 1")
+        names = [r for r, _, _ in PLAN]
+        bad = [r for r in self.selected() if r not in names]
+        if bad:
+            raise ConfigError(f"--stages: unknown run(s) {', '.join(bad)}; choose from {', '.join(names)}")
+
+    def selected(self) -> list[str]:
+        """The runs to train (every run of the plan when ``--stages`` is empty)."""
+        picked = [r.strip() for r in self.stages.split(",") if r.strip()]
+        return picked or [r for r, _, _ in PLAN]
 
 
 def _stage_cfg(run: str, stage: str, bc: BundleBuildConfig, work: Path, minutes: float, cuda: bool):
@@ -129,6 +144,35 @@ def _git_commit() -> str:
         return ""
 
 
+def _reuse(run: str, stage: str, work: Path) -> tuple[dict, dict]:
+    """The networks of a finished run in ``work`` and its model-card entry (steps from its export)."""
+    from training.stages.common import load_nets
+
+    folder = work / run
+    try:
+        nets = load_nets(folder)
+        meta = json.loads((folder / "nets" / "bundle.json").read_text(encoding="utf-8")).get("training", {})
+    except (FileNotFoundError, ValueError, OSError) as e:
+        raise ConfigError(
+            f"run {run!r} is not in --stages, but {folder} has no finished run to reuse: {e}"
+        ) from None
+    cfg = meta.get("config", {})
+    entry = {
+        "run": run,
+        "stage": stage,
+        "networks": sorted(nets),
+        "steps": meta.get("steps"),
+        "batch_size": cfg.get("batch_size"),
+        "size": cfg.get("size"),
+        "wall_s": None,
+        "reused": True,
+        "images_per_s": None,
+        "final": {},
+        "options": {k: cfg[k] for k in ("lr", "gan_weight", "variant") if k in cfg},
+    }
+    return nets, entry
+
+
 def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
     """Run the plan, export the bundle, evaluate it and write the model card. Returns the summary."""
     from engine.bundle import save_bundle
@@ -146,9 +190,15 @@ def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
         device = f"CPU ({platform.machine()}, {os.cpu_count()} cores, {threads} torch threads)"
     budget = bc.budget_minutes * (1 - EVAL_RESERVE)
     runs, nets = [], {}
+    chosen = bc.selected()
     for i, (run, stage, share) in enumerate(PLAN):
+        if run not in chosen:
+            reused, entry = _reuse(run, stage, work)
+            nets.update(reused)
+            runs.append(entry)
+            continue
         left = budget - (time.perf_counter() - t0) / 60
-        rest = sum(s for _, _, s in PLAN[i:])
+        rest = sum(s for r, _, s in PLAN[i:] if r in chosen)
         minutes = max(left * share / rest, 0.05)
         cfg = _stage_cfg(run, stage, bc, work, minutes, cuda)
         res = train(stage_class(stage), cfg)
@@ -191,7 +241,7 @@ def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
             out=out,
             grids_dir=out / "evaluation",
             samples=ev_n,
-            pairs=2 if bc.tiny else 12,
+            pairs=2 if bc.tiny else 36,
             rsm_faces=1 if bc.tiny else 4,
             rsm_draws=2 if bc.tiny else 4,
             device="cuda" if cuda else "cpu",
@@ -231,9 +281,10 @@ def model_card(summary: dict, report: dict, resolution: int) -> str:
     ]
     for r in summary["stages"]:
         opts = ", ".join(f"{k}={v}" for k, v in r["options"].items())
+        wall = "reused" if r.get("reused") else f"{r['wall_s'] / 60:.1f} min"
         lines.append(
             f"| {r['run']} | {', '.join(r['networks'])} | {r['steps']} | {r['batch_size']} | {r['size']} | "
-            f"{r['wall_s'] / 60:.1f} min | {r['images_per_s']} | {_fmt(r['final'].get('loss'))} | {opts} |"
+            f"{wall} | {_fmt(r['images_per_s'])} | {_fmt(r['final'].get('loss'))} | {opts} |"
         )
     he = report.get("harmony_error") or {}
     lines += [
@@ -277,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"facepaint-train bundle: error: {e}", file=sys.stderr)
         return 2
     command = "facepaint-train bundle " + " ".join(shlex.quote(a) for a in argv)
-    result = build_bundle(bc, command.strip())
+    try:
+        result = build_bundle(bc, command.strip())
+    except ConfigError as e:
+        print(f"facepaint-train bundle: error: {e}", file=sys.stderr)
+        return 2
     ev = {k: v for k, v in result["evaluation"].items() if k != "meta"}
     print(json.dumps({"out": result["out"], "evaluation": ev}, indent=2))
     return 0

@@ -52,8 +52,8 @@ class EvalConfig:
 
     bundle: str = field(default="", metadata={"help": "bundle folder (required)"})
     out: str = field(default="", metadata={"help": "report folder (default: <bundle>/evaluation)"})
-    samples: int = field(default=16, metadata={"help": "held-out faces for reconstruction and parsing"})
-    pairs: int = field(default=12, metadata={"help": "transfer pairs for the harmonisation figures"})
+    samples: int = field(default=32, metadata={"help": "held-out faces for reconstruction and parsing"})
+    pairs: int = field(default=36, metadata={"help": "transfer pairs for the harmonisation figures"})
     rsm_faces: int = field(default=4, metadata={"help": "faces for the RSM diversity figures"})
     rsm_draws: int = field(default=4, metadata={"help": "random styles per face and region"})
     first_seed: int = field(default=0, metadata={"help": "first held-out synthetic seed"})
@@ -109,8 +109,8 @@ def evaluate(
     bundle_path,
     *,
     out=None,
-    samples=16,
-    pairs=12,
+    samples=32,
+    pairs=36,
     rsm_faces=4,
     rsm_draws=4,
     first_seed=0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from engine.bundle import load_bundle
 from training.cli import main
@@ -111,3 +112,35 @@ def test_render_then_train_on_a_folder(tmp_path, capsys):
     assert summary["steps"] == 4  # 8 samples drawn from 3 files: the loader wrapped around epochs
     assert main(["parser", "--data", f"folder:{tmp_path / 'missing'}", "--out", str(tmp_path / "r2")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_rebuild_some_stages_reuses_the_others(built, tmp_path, capsys):
+    """--stages trains only the runs named; every other network comes from its run in --work."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(built.with_name(built.name + ".work"), work)
+    out = tmp_path / "again"
+    args = ["bundle", "--out", str(out), "--work", str(work), "--tiny", "--budget-minutes", "1"]
+    assert main(args + ["--device", "cpu", "--stages", "mrsa,rsm", "--steps", "5"]) == 0
+    stages = load_bundle(out, device="cpu").meta["training"]["stages"]
+    trained = {s["run"]: s for s in stages if not s.get("reused")}
+    assert set(trained) == {"mrsa", "rsm"} and all(s["steps"] == 5 for s in trained.values())
+    assert {s["run"] for s in stages if s.get("reused")} == {
+        "parser",
+        "generator",
+        "generator_msca",
+        "flow",
+        "harmony",
+    }
+    again, first = load_bundle(out, device="cpu"), load_bundle(built, device="cpu")
+    for name in ("encoder", "parser", "flow"):  # reused: bit-identical
+        a, b = again.get(name).state_dict(), first.get(name).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    assert "| parser | parser | 3 | 2 | 64 | reused |" in (out / "MODEL_CARD.md").read_text()
+    capsys.readouterr()
+    assert main(["bundle", "--out", str(out), "--stages", "mrsa,bogus"]) == 2
+    assert "unknown run(s) bogus" in capsys.readouterr().err
+    empty = ["bundle", "--out", str(tmp_path / "x"), "--work", str(tmp_path / "nowork"), "--tiny"]
+    assert main(empty + ["--device", "cpu", "--stages", "rsm"]) == 2
+    assert "has no finished run to reuse" in capsys.readouterr().err
