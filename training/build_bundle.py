@@ -69,7 +69,9 @@ class BundleBuildConfig:
     eval_samples: int = field(default=32, metadata={"help": "held-out faces in the evaluation"})
     stages: str = field(
         default="",
-        metadata={"help": "comma-separated runs to train (default all); others are reused from --work"},
+        metadata={
+            "help": "comma-separated runs to train (default all, none = only export); others are reused from --work"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -85,7 +87,9 @@ class BundleBuildConfig:
             raise ConfigError(f"--stages: unknown run(s) {', '.join(bad)}; choose from {', '.join(names)}")
 
     def selected(self) -> list[str]:
-        """The runs to train (every run of the plan when ``--stages`` is empty)."""
+        """The runs to train (every run of the plan when ``--stages`` is empty, none for ``none``)."""
+        if self.stages.strip() == "none":
+            return []
         picked = [r.strip() for r in self.stages.split(",") if r.strip()]
         return picked or [r for r, _, _ in PLAN]
 

@@ -138,6 +138,9 @@ def test_rebuild_some_stages_reuses_the_others(built, tmp_path, capsys):
         a, b = again.get(name).state_dict(), first.get(name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
     assert "| parser | parser | 3 | 2 | 64 | reused |" in (out / "MODEL_CARD.md").read_text()
+    assert main(args + ["--device", "cpu", "--stages", "none"]) == 0  # export + evaluate only
+    stages = load_bundle(out, device="cpu").meta["training"]["stages"]
+    assert all(s.get("reused") for s in stages) and len(stages) == 7
     capsys.readouterr()
     assert main(["bundle", "--out", str(out), "--stages", "mrsa,bogus"]) == 2
     assert "unknown run(s) bogus" in capsys.readouterr().err
