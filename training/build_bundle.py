@@ -132,7 +132,7 @@ def _stage_cfg(run: str, stage: str, bc: BundleBuildConfig, work: Path, minutes:
     if stage == "rsm":  # styles come from a cached pool: big batches are cheap
         kw.update(batch_size=bc.batch_size or (2 if tiny else 32))
     if stage == "mrsa":
-        kw.update(batch_size=bc.batch_size or (2 if tiny else 32), triplets=4 if tiny else 4000)
+        kw.update(batch_size=bc.batch_size or (2 if tiny else 32), triplets=4 if tiny else 2000)
     if stage == "flow" and tiny:
         kw.update(stats_samples=4, ode_steps=2)
     return cls(**kw)

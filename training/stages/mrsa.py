@@ -45,7 +45,7 @@ class MRSAStageConfig(TrainConfig):
     ema_decay: float = 0.99
     encoder_from: str = field(default="", metadata={"help": "folder with the trained encoder (and mrsa)"})
     triplets: int = field(
-        default=4000, metadata={"help": "pool of transfer triplets, cached after first use (0 = no pool)"}
+        default=2000, metadata={"help": "pool of transfer triplets, cached after first use (0 = no pool)"}
     )
 
     def __post_init__(self) -> None:
