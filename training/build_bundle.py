@@ -275,8 +275,12 @@ def model_card(summary: dict, report: dict, resolution: int) -> str:
         f"- Resolution: {resolution} px",
         f"- Device: {summary['device']}, torch {summary['torch']}"
         + (f", commit {summary['commit']}" if summary["commit"] else ""),
-        f"- Budget: {summary['budget_minutes']} min; training wall time {summary['train_wall_s'] / 60:.1f} min, "
-        f"total with export and evaluation {summary['total_wall_s'] / 60:.1f} min",
+        (
+            f"- Budget: {summary['budget_minutes']} min; training wall time {summary['train_wall_s'] / 60:.1f} "
+            f"min, total with export and evaluation {summary['total_wall_s'] / 60:.1f} min"
+            if any(not r.get("reused") for r in summary["stages"])
+            else "- Budget: none used: every run was reused from the work folder (see the stages below)"
+        ),
         "",
         "## Stages",
         "",
