@@ -19,9 +19,10 @@ vector next to what it read from the target:
 
 The paper's correction is linear in the target's values and cannot depend on the edited row itself,
 so it can shift a pasted skin vector but not rescale it. On relit synthetic transfers (the source's
-skin under the target's light) the feed-forward form roughly halved the style error on held-out
-triplets where the linear form gained 5 % (see MODEL_CARD.md of the default bundle). ``ffn_dim = 0``
-is exactly the paper's form.
+skin under the target's light) the feed-forward form halved the style error on held-out triplets
+(0.190 -> 0.095 L1) where the linear form gained 5 %; in the default bundle's evaluation the transfer
+colour error went from 20.1 (no harmoniser) to 12.6, against 20.0 -> 20.0 for the linear MRSA of the
+previous bundle. ``ffn_dim = 0`` is exactly the paper's form.
 """
 
 from __future__ import annotations
