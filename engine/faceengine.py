@@ -35,6 +35,9 @@ from engine.models.layers import one_hot
 from engine.rendering import FEATHER_PX, CompositeMixin, _is_noop
 from engine.state import EditState, FreeRegion, Override, StateError
 
+#: Override kinds whose style comes from another face: MRSA harmonises these rows and only these.
+PASTED_KINDS = ("reference", "interp", "random")
+
 
 class EngineError(Exception):
     """A user-facing engine failure. ``str()`` is a readable one-line message."""
@@ -329,11 +332,22 @@ class FaceEngine(CompositeMixin):
         if state.harmonizer == "off" or not edited.any():
             return s_r, self.generator, None
         if state.harmonizer == "mrsa":
+            # MRSA carries styles taken from another face (reference, interpolation, RSM draw) into
+            # this face's light. A colour edit is encoded from this photo's own recoloured pixels, so
+            # it is already in this light, and untouched regions keep their own style: MRSA's output
+            # replaces only the pasted rows.
+            pasted = np.zeros(labels.NUM_CLASSES, bool)
+            for region, ov in state.overrides:
+                pasted[region] = ov.kind in PASTED_KINDS and bool(edited[region])
+            if not pasted.any():
+                return s_r, self.generator, None
             try:
                 mrsa = self.bundle.get("mrsa")
             except BundleError as e:
                 raise EngineError(str(e)) from None
-            return mrsa(s_t[None], s_r[None], alpha=float(state.alpha))[0], self.generator, None
+            out = mrsa(s_t[None], s_r[None], alpha=float(state.alpha))[0]
+            rows = torch.as_tensor(pasted, device=out.device)[:, None]
+            return torch.where(rows, out, s_r), self.generator, None
         msca, gen = self._msca_nets()
         extra = self._msca_extra(self._exemplar(prep, state), state.mask, msca)
         return s_r, gen, extra * float(min(state.alpha, 1.0))

@@ -167,3 +167,34 @@ def test_crop_placed_by_hand_and_reference_memory(engine, photos):
     assert ref.photo.rgb.shape == ref.crop.shape and len(ref.sha256) == 64
     with pytest.raises(EngineError, match="crop box"):
         engine.prepare(photos / "photo.png", crop_box=(1, 2))
+
+
+def test_mrsa_changes_only_pasted_rows(tiny_bundle, photos):
+    """MRSA's correction lands on styles taken from another face (reference, RSM draw), never on a
+    colour edit (already in this photo's light) or on regions nobody edited."""
+    import torch
+
+    from engine.labels import INDEX
+
+    bundle = load_bundle(tiny_bundle, device="cpu")
+    torch.manual_seed(0)
+    with torch.no_grad():  # an MRSA whose correction is far from zero
+        for p in bundle.nets["mrsa"].parameters():
+            p.copy_(torch.randn_like(p))
+    engine = FaceEngine(bundle, parser=LayoutParser())
+    session = EditSession(engine, engine.prepare(photos / "photo.png"))
+    ref = session.add_reference(photos / "ref.png")
+    session.transfer(ref, ["hair"])
+    session.color("u_lip", "#ff0000")
+    session.random_style("skin", 4)
+    session.set_harmonizer("mrsa", 1.0)
+    s_t, s_r, edited = engine.resolve(session.prepared, session.state)
+    out, _, _ = engine._harmonised(session.prepared, session.state, s_t, s_r, edited)
+    changed = (out != s_r).any(dim=1)
+    assert changed[INDEX["hair"]] and changed[INDEX["skin"]]
+    assert not changed[INDEX["u_lip"]]
+    assert changed.sum() == 2
+    session.set_harmonizer("off", 1.0)
+    off = session.render()
+    session.set_harmonizer("mrsa", 0.0)
+    assert np.array_equal(session.render(), off)  # alpha 0 is no harmoniser
