@@ -33,10 +33,7 @@ from engine.face import Alignment, detect_and_align, manual_alignment, whole_ima
 from engine.imageio import ImageError, LoadedImage, load_image
 from engine.models.layers import one_hot
 from engine.rendering import FEATHER_PX, CompositeMixin, _is_noop
-from engine.state import EditState, FreeRegion, Override, StateError
-
-#: Override kinds whose style comes from another face: MRSA harmonises these rows and only these.
-PASTED_KINDS = ("reference", "interp", "random")
+from engine.state import PASTED_KINDS, EditState, FreeRegion, Override, StateError
 
 
 class EngineError(Exception):
@@ -332,10 +329,8 @@ class FaceEngine(CompositeMixin):
         if state.harmonizer == "off" or not edited.any():
             return s_r, self.generator, None
         if state.harmonizer == "mrsa":
-            # MRSA carries styles taken from another face (reference, interpolation, RSM draw) into
-            # this face's light. A colour edit is encoded from this photo's own recoloured pixels, so
-            # it is already in this light, and untouched regions keep their own style: MRSA's output
-            # replaces only the pasted rows.
+            # Only rows pasted from another face get MRSA's output: a colour edit is encoded from this
+            # photo's recoloured pixels (already in its light), and untouched regions keep theirs.
             pasted = np.zeros(labels.NUM_CLASSES, bool)
             for region, ov in state.overrides:
                 pasted[region] = ov.kind in PASTED_KINDS and bool(edited[region])

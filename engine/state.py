@@ -17,6 +17,8 @@ from engine.labels import NAMES, NUM_CLASSES
 from engine.limits import MAX_EMBEDDED_MASK_PIXELS, png_size
 
 OVERRIDE_KINDS = ("reference", "color", "random", "interp", "own")
+#: Kinds whose style comes from another face: the MRSA harmoniser corrects these rows and only these.
+PASTED_KINDS = ("reference", "interp", "random")
 HARMONIZERS = ("mrsa", "msca", "off")
 COMPOSITES = ("changed", "raw", "whole")
 MAX_SEED = 2**31 - 1
