@@ -19,6 +19,7 @@ __all__ = [
     "EVAL_SEED_LIMIT",
     "SampleSource",
     "StyleCache",
+    "KeyedMemo",
     "pooled_source",
     "images_to_tensor",
     "labels_to_tensor",
@@ -101,13 +102,15 @@ class SampleSource:
         return self.first_seed + (int(k) if self.length is None else self._index(k))
 
     def __call__(self, k: int):
-        if self.synthetic:
-            return self._render(self.seed_of(k), self.size)
-        return self.dataset[self._index(k)]
+        return self.by_key(self.key_of(k))
 
     def key_of(self, k: int) -> int:
         """What identifies sample number ``k``: its seed (synthetic) or its index in the corpus."""
         return self.seed_of(k) if self.synthetic else self._index(k)
+
+    def by_key(self, key: int):
+        """The sample a `key_of` value names."""
+        return self._render(key, self.size) if self.synthetic else self.dataset[key]
 
 
 def pooled_source(spec: str, size: int, *, first_seed: int, seed: int, pool: int) -> SampleSource:
@@ -118,34 +121,48 @@ def pooled_source(spec: str, size: int, *, first_seed: int, seed: int, pool: int
     return SampleSource(spec, size, first_seed=first_seed, seed=seed)
 
 
+class KeyedMemo:
+    """``compute(keys) -> one row per key``, memoised per key when ``keep`` (else computed every call).
+
+    Only for results that depend on the key alone (frozen networks, seeded rendering): then a resumed
+    run computes exactly what an uninterrupted one does. Keys repeated in one call are computed once.
+    """
+
+    def __init__(self, compute, *, keep: bool) -> None:
+        self.compute, self.keep = compute, keep
+        self._memo: dict = {}
+
+    def __call__(self, keys: list) -> list:
+        todo = [k for k in dict.fromkeys(keys) if k not in self._memo]
+        found = dict(zip(todo, self.compute(todo), strict=True)) if todo else {}
+        if self.keep:
+            self._memo.update(found)
+        return [self._memo[k] if k in self._memo else found[k] for k in keys]
+
+
 class StyleCache:
     """Frozen-encoder styles of a source's samples, ``(styles [B,19,S], area [B,19])`` per batch.
 
     Style-space stages (rsm, flow) spend nearly all their time rendering and encoding faces, not on
-    their own step. With ``keep`` the result for each sample is kept after its first use: the encoder
-    is frozen and a sample's image depends only on its key, so this is memoisation and a resumed run
-    computes exactly what an uninterrupted one does. About 5 KB per face at S = 64.
+    their own step. With ``keep`` the result for each sample is kept after its first use (`KeyedMemo`:
+    the encoder is frozen and a sample's image depends only on its key). About 5 KB per face at S = 64.
     """
 
     def __init__(self, source: SampleSource, encoder: nn.Module, device, *, keep: bool) -> None:
-        self.source, self.encoder, self.device, self.keep = source, encoder, device, keep
-        self._memo: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.source, self.encoder, self.device = source, encoder, device
+        self._memo = KeyedMemo(self._encode, keep=keep)
 
     @torch.no_grad()
+    def _encode(self, keys: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        samples = [self.source.by_key(key) for key in keys]
+        img = images_to_tensor([s.image for s in samples], self.device)
+        mask = onehot(labels_to_tensor([s.label for s in samples], self.device))
+        styles = self.encoder(img, mask).float()
+        area = mask.flatten(2).mean(2)
+        return list(zip(styles, area, strict=True))
+
     def __call__(self, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        keys = [self.source.key_of(k) for k in positions]
-        todo = {key: k for key, k in zip(keys, positions, strict=True) if key not in self._memo}
-        found: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        if todo:
-            samples = [self.source(k) for k in todo.values()]
-            img = images_to_tensor([s.image for s in samples], self.device)
-            mask = onehot(labels_to_tensor([s.label for s in samples], self.device))
-            styles = self.encoder(img, mask).float()
-            area = mask.flatten(2).mean(2)
-            found = {key: (styles[i], area[i]) for i, key in enumerate(todo)}
-            if self.keep:
-                self._memo.update(found)
-        rows = [self._memo[key] if key in self._memo else found[key] for key in keys]
+        rows = self._memo([self.source.key_of(k) for k in positions])
         return torch.stack([r[0] for r in rows]), torch.stack([r[1] for r in rows])
 
 

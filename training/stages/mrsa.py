@@ -13,7 +13,7 @@ involved: a step costs a few milliseconds once the styles are known.
 Rendering and encoding a triplet costs far more than the step, so the stage trains on a fixed pool of
 ``--triplets`` target seeds (walked in a fresh order every epoch) and keeps each triplet's encoder styles
 in memory after its first use. The cache is pure memoisation: what a triplet gives depends only on its
-seed, so a resumed run sees the same data as an uninterrupted one. ``--triplets 0`` draws new triplets
+seed (`KeyedMemo`), so a resumed run sees the same data as an uninterrupted one. ``--triplets 0`` draws new triplets
 for every sample instead (no cache).
 
 MRSA starts from the ``mrsa`` network of ``--encoder-from`` when that folder has one of the same shape.
@@ -29,7 +29,14 @@ import torch
 from engine.models.mrsa import compose_reference
 from training.config import TrainConfig
 from training.loop import Stage
-from training.stages.common import SampleSource, init_matching, load_nets, net_configs, require_nets
+from training.stages.common import (
+    KeyedMemo,
+    init_matching,
+    load_nets,
+    net_configs,
+    pooled_source,
+    require_nets,
+)
 from training.stages.gen_data import transfer_triplets
 
 __all__ = ["MRSAStageConfig", "MRSAStage"]
@@ -74,35 +81,30 @@ class MRSAStage(Stage):
         old = load_nets(cfg.encoder_from, ("mrsa",)).get("mrsa")
         if old is not None:
             init_matching(self.nets["mrsa"], old)
-        data = f"synthetic:{cfg.triplets}" if cfg.triplets else "synthetic"
-        self.source = SampleSource(data, cfg.size, first_seed=cfg.first_seed, seed=cfg.seed)
-        self._cache: dict[int, tuple[torch.Tensor, ...]] = {}
+        self.source = pooled_source(
+            cfg.data, cfg.size, first_seed=cfg.first_seed, seed=cfg.seed, pool=cfg.triplets
+        )
+        self._triplets = KeyedMemo(self._encode, keep=cfg.triplets > 0)
 
     def build_optimizers(self) -> None:
         self.optimizers["mrsa"] = torch.optim.Adam(self.nets["mrsa"].parameters(), lr=self.cfg.lr)
 
     @torch.no_grad()
-    def _styles(self, seeds: list[int]) -> list[tuple[torch.Tensor, ...]]:
-        """(s_t, s_src, s_gt, edited, present) per target seed, rendered and encoded on first use."""
-        todo = [t for t in seeds if t not in self._cache]
-        if todo:
-            tr = transfer_triplets(todo, self.cfg.size, self.cfg.seed, 0, self.device)
-            enc = self.frozen["encoder"]
-            s_t = enc(tr.target.image, tr.target.mask).float()
-            s_src = enc(tr.source.image, tr.source.mask).float()
-            s_gt = enc(tr.gt.image, tr.gt.mask).float()
-            present_t = tr.target.mask.flatten(2).sum(2) > 0
-            present_s = tr.source.mask.flatten(2).sum(2) > 0
-            edited = tr.edited & present_t & present_s
-            rows = [(s_t[i], s_src[i], s_gt[i], edited[i], present_t[i]) for i in range(len(todo))]
-            if not self.cfg.triplets:
-                return rows  # no pool: fresh triplets every time, nothing worth keeping
-            self._cache.update(zip(todo, rows, strict=True))
-        return [self._cache[t] for t in seeds]
+    def _encode(self, seeds: list[int]) -> list[tuple[torch.Tensor, ...]]:
+        """(s_t, s_src, s_gt, edited, present) per target seed."""
+        tr = transfer_triplets(seeds, self.cfg.size, self.cfg.seed, 0, self.device)
+        enc = self.frozen["encoder"]
+        s_t = enc(tr.target.image, tr.target.mask).float()
+        s_src = enc(tr.source.image, tr.source.mask).float()
+        s_gt = enc(tr.gt.image, tr.gt.mask).float()
+        present_t = tr.target.mask.flatten(2).sum(2) > 0
+        present_s = tr.source.mask.flatten(2).sum(2) > 0
+        edited = tr.edited & present_t & present_s
+        return list(zip(s_t, s_src, s_gt, edited, present_t, strict=True))
 
     def make_batch(self, positions: list[int], step: int):
-        seeds = [self.source.seed_of(k) for k in positions]
-        return tuple(torch.stack(col) for col in zip(*self._styles(seeds), strict=True))
+        rows = self._triplets([self.source.key_of(k) for k in positions])
+        return tuple(torch.stack(col) for col in zip(*rows, strict=True))
 
     def train_step(self, batch, step: int) -> dict[str, float]:
         s_t, s_src, s_gt, edited, present = batch
