@@ -5,6 +5,12 @@ beyond what bilinear upsampling of H/2 logits gives), every level has two 3x3 co
 the deepest level adds a global-context vector. Two coordinate channels (x, y in [-1, 1]) are appended
 to the image, because telling the left eye from the right needs to know where the pixel is in the
 aligned crop.
+
+The H/2 logits cap what thin classes can reach: on 128 px synthetic faces, even a perfect H/2 predictor
+(the true class shares, box-averaged to H/2 and bilinearly upsampled) scores a mean IoU of only 0.90,
+with brows at 0.73-0.76. With ``refine_channels > 0`` a small full-resolution branch reads the image
+again and adds a correction to the upsampled logits. Its last layer starts at zero, so a parser trained
+without it keeps its output when the branch is added and fine-tuned.
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ class ParserConfig:
     num_classes: int = NUM_CLASSES
     base_channels: int = 16
     depth: int = 4  # levels; the deepest works at H / 2**depth
+    refine_channels: int = 0  # width of the full-resolution refinement branch (0 = none)
 
     def __post_init__(self) -> None:
         if self.num_classes <= 0 or self.base_channels <= 0:
             raise ValueError("ParserConfig: num_classes and base_channels must be positive")
+        if self.refine_channels < 0:
+            raise ValueError(f"ParserConfig.refine_channels must be >= 0, got {self.refine_channels}")
         if self.depth < 1:
             raise ValueError(f"ParserConfig.depth must be >= 1, got {self.depth}")
 
@@ -83,6 +92,12 @@ class FaceParser(nn.Module):
             nn.Sequential(_cbr(ch[i + 1] + ch[i], ch[i]), _cbr(ch[i], ch[i])) for i in range(len(ch) - 1)
         )
         self.head = nn.Conv2d(ch[0], cfg.num_classes, 1)
+        r = cfg.refine_channels
+        if r:
+            self.fine = nn.Sequential(_cbr(5, r), _cbr(r, r))
+            self.refine = nn.Sequential(_cbr(ch[0] + r, r), nn.Conv2d(r, cfg.num_classes, 1))
+            nn.init.zeros_(self.refine[-1].weight)
+            nn.init.zeros_(self.refine[-1].bias)
 
     def forward(self, image: Tensor) -> Tensor:
         """Image ``[B,3,H,W]`` in [-1, 1] -> logits ``[B,19,H,W]``."""
@@ -91,7 +106,7 @@ class FaceParser(nn.Module):
         f = self.cfg.down_factor
         if h % f or w % f or h == 0 or w == 0:
             raise ValueError(f"parser input size {h}x{w} is not a positive multiple of {f}")
-        x = torch.cat([image, coord_channels(image)], dim=1)
+        inp = x = torch.cat([image, coord_channels(image)], dim=1)
         skips = []
         for stage in self.down:
             x = stage(x)
@@ -100,5 +115,8 @@ class FaceParser(nn.Module):
         for i in range(len(self.up) - 1, -1, -1):
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = self.up[i](torch.cat([x, skips[i]], dim=1))
-        logits = self.head(x)
-        return F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)
+        logits = F.interpolate(self.head(x), size=(h, w), mode="bilinear", align_corners=False)
+        if self.cfg.refine_channels:
+            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+            logits = logits + self.refine(torch.cat([x, self.fine(inp)], dim=1))
+        return logits

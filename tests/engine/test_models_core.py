@@ -160,6 +160,42 @@ def test_default_configs_run_at_128():
         assert HarmonyScorer().eval()(img, mask[:, :1]).shape == (1,)
 
 
+def test_parser_refinement_branch_starts_as_a_no_op_and_can_sharpen():
+    """A full-resolution branch added to a trained parser keeps its output until it is trained; after
+    training it can draw a one-pixel-wide class that H/2 logits cannot."""
+    torch.manual_seed(0)
+    plain = FaceParser(ParserConfig.tiny()).eval()
+    refined = FaceParser(ParserConfig.tiny(refine_channels=4)).eval()
+    missing, unexpected = refined.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith(("fine.", "refine.")) for k in missing)
+    img = _image(2, 32)
+    with torch.no_grad():
+        assert torch.equal(refined(img), plain(img))
+    with pytest.raises(ValueError, match="refine_channels"):
+        ParserConfig(refine_channels=-1)
+
+    # every other column is class 1: a stripe pattern at the pixel pitch
+    label = torch.zeros(1, 32, 32, dtype=torch.long)
+    label[..., 1::2] = 1
+    img = torch.where(label.bool(), 1.0, -1.0).unsqueeze(1).expand(1, 3, 32, 32).contiguous()
+
+    def fit(cfg):
+        torch.manual_seed(0)
+        net = FaceParser(cfg)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+        for _ in range(60):
+            loss = F.cross_entropy(net(img), label)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            return (net(img).argmax(1) == label).float().mean().item()
+
+    coarse, fine = fit(ParserConfig.tiny()), fit(ParserConfig.tiny(refine_channels=4))
+    assert coarse < 0.8 and fine > 0.95, (coarse, fine)
+
+
 def test_default_generator_runs_at_32_and_non_square():
     """Default generator: 32x32 (a 1x1 start, where instance norm of one pixel is 0) and 64x96."""
     gen = Generator().eval()

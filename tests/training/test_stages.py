@@ -52,6 +52,23 @@ def test_parser_stage(tmp_path):
     _falls(res)
     assert load_bundle(res.nets_dir, device="cpu").has("parser")
 
+    # continue from that parser with a cosine schedule: it starts where the first run ended
+    again = train(
+        ParserStage,
+        ParserStageConfig(
+            out=str(tmp_path / "again"),
+            steps=6,
+            lr=1e-2,
+            init_from=str(res.nets_dir),
+            lr_schedule="cosine",
+            **COMMON,
+        ),
+    )
+    assert again.first_loss(n=1) < 0.75 * res.first_loss(n=1)  # exported EMA: part of the way
+    lrs = [h["lr"] for h in again.history]
+    assert lrs[0] == pytest.approx(1e-2) and all(a > b for a, b in zip(lrs, lrs[1:], strict=False))
+    assert lrs[-1] > 0.05e-2
+
 
 def test_parser_augmentation_keeps_labels_aligned():
     from training.data.synthetic import render_face

@@ -202,7 +202,7 @@ def net_configs(tiny: bool) -> dict:
             "rsm": RSMConfig(style_dim=s, z_dim=8, hidden=16, layers=2),
             "rsm_disc": StyleDiscriminatorConfig(style_dim=s, hidden=16, layers=2),
             "flow": FlowConfig(style_dim=s, hidden=16, class_embed=4, layers=2),
-            "parser": ParserConfig.tiny(),
+            "parser": ParserConfig.tiny(refine_channels=4),
             "harmony": HarmonyConfig.tiny(),
         }
     enc = EncoderConfig()
@@ -219,7 +219,7 @@ def net_configs(tiny: bool) -> dict:
         "rsm": RSMConfig(style_dim=s),
         "rsm_disc": StyleDiscriminatorConfig(style_dim=s),
         "flow": FlowConfig(style_dim=s),
-        "parser": ParserConfig(),
+        "parser": ParserConfig(refine_channels=12),
         "harmony": HarmonyConfig(),
     }
 

@@ -15,6 +15,7 @@ are the same for any number of processes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -26,7 +27,14 @@ from engine.labels import INDEX, NAMES
 from training.config import TrainConfig
 from training.dist import mix_seed
 from training.loop import Stage
-from training.stages.common import SampleSource, images_to_tensor, labels_to_tensor, net_configs
+from training.stages.common import (
+    SampleSource,
+    images_to_tensor,
+    init_matching,
+    labels_to_tensor,
+    net_configs,
+    require_nets,
+)
 
 __all__ = ["ParserStageConfig", "ParserStage", "augment", "FLIP_LUT"]
 
@@ -57,6 +65,16 @@ class ParserStageConfig(TrainConfig):
     blur_prob: float = field(default=0.3, metadata={"help": "chance of a Gaussian blur"})
     noise_prob: float = field(default=0.4, metadata={"help": "chance of Gaussian noise"})
     flip_prob: float = field(default=0.5, metadata={"help": "chance of a mirror flip"})
+    init_from: str = field(
+        default="", metadata={"help": "start from the parser in this folder (layers that match)"}
+    )
+    lr_schedule: str = field(
+        default="constant",
+        metadata={
+            "choices": ("constant", "cosine"),
+            "help": "cosine: lr falls to 5 percent of --lr over --steps",
+        },
+    )
 
 
 def augment(
@@ -110,6 +128,9 @@ class ParserStage(Stage):
         from engine.models.parser_net import FaceParser
 
         self.nets["parser"] = FaceParser(net_configs(self.cfg.tiny)["parser"])
+        if self.cfg.init_from:
+            old = require_nets(self.cfg.init_from, ("parser",), "init-from", "the parser to start from")
+            init_matching(self.nets["parser"], old["parser"])
         self.source = SampleSource(
             self.cfg.data, self.cfg.size, first_seed=self.cfg.first_seed, seed=self.cfg.seed
         )
@@ -135,13 +156,18 @@ class ParserStage(Stage):
 
     def train_step(self, batch, step: int) -> dict[str, float]:
         image, label = batch
+        if self.cfg.lr_schedule == "cosine":
+            t = min(step / max(self.cfg.steps, 1), 1.0)
+            for group in self.optimizers["parser"].param_groups:
+                group["lr"] = self.cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
         with self.trainer.autocast():
             logits = self.nets["parser"](image)
         loss = F.cross_entropy(logits.float(), label)
         self.trainer.backward(loss)
         self.trainer.step(self.optimizers["parser"])
         acc = (logits.detach().argmax(1) == label).float().mean()
-        return {"loss": loss.item(), "pixel_acc": acc.item()}
+        lr = self.optimizers["parser"].param_groups[0]["lr"]
+        return {"loss": loss.item(), "pixel_acc": acc.item(), "lr": lr}
 
     def visuals(self, batch):
         from engine.labels import COLORS
