@@ -21,6 +21,10 @@ from training.config import ConfigError, HelpRequested, config_to_dict, parse_co
 __all__ = ["throughput", "ddp_speedup", "run_distributed", "main"]
 
 
+#: how many ports run_distributed tries when the chosen one was taken in the meantime
+PORT_TRIES = 3
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -71,8 +75,19 @@ def run_distributed(stage, cfg, world: int = 2) -> dict:
     cls_path = f"{cls.__module__}:{cls.__qualname__}"
     with tempfile.TemporaryDirectory() as tmp:
         result = os.path.join(tmp, "result.json")
-        args = (world, _free_port(), stage, cls_path, config_to_dict(cfg), result)
-        mp.start_processes(_worker, args=args, nprocs=world, join=True, start_method="spawn")
+        for attempt in range(PORT_TRIES):
+            # The port is free when _free_port closes its socket, but another program may take it before
+            # rank 0 listens on it; then rank 0 fails at once and a fresh port is tried.
+            args = (world, _free_port(), stage, cls_path, config_to_dict(cfg), result)
+            try:
+                mp.start_processes(_worker, args=args, nprocs=world, join=True, start_method="spawn")
+                break
+            except mp.ProcessRaisedException as e:
+                text = str(e).lower()
+                if attempt + 1 == PORT_TRIES or not (
+                    "eaddrinuse" in text or "address already in use" in text
+                ):
+                    raise
         return json.loads(Path(result).read_text(encoding="utf-8"))
 
 

@@ -53,3 +53,25 @@ def ToyStage_init(key: str) -> torch.Tensor:
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
     return net.state_dict()[key.split(".", 1)[1]]
+
+
+@pytest.mark.slow
+def test_run_distributed_tries_another_port_when_its_port_is_taken(tmp_path, monkeypatch):
+    import socket
+
+    import training.bench as bench
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ports = [busy.getsockname()[1]]
+        real = bench._free_port
+
+        def fake() -> int:
+            ports.append(real())
+            return ports[-2]
+
+        monkeypatch.setattr(bench, "_free_port", fake)
+        res = run_distributed(ToyStage, toy_cfg(tmp_path, steps=2, noise=0.0, ckpt_every=0), world=2)
+    assert res["step"] == 2
+    assert len(ports) == 3  # the taken port, then a free one (the third was drawn but not used)
