@@ -224,13 +224,6 @@ def gui_bench(argv=None, photo=None, **kw) -> dict:
         }
 
 
-def soak_bench(argv=None, photo=None, **kw) -> dict:
-    """The long-session benchmark (``facepaint bench --soak``): see editor.soak."""
-    from editor.soak import soak_bench as run
-
-    return run(argv, photo, **kw)
-
-
 if __name__ == "__main__":
     import json
     import sys

@@ -17,10 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "bench" and any(f in argv for f in GUI_BENCH_FLAGS):
         import json
 
-        from editor import bench
+        from editor.bench import gui_bench
+        from editor.soak import soak_bench
 
         rest = [a for a in argv[1:] if a not in GUI_BENCH_FLAGS]
-        report = bench.soak_bench(rest) if "--soak" in argv else bench.gui_bench(rest)
+        report = soak_bench(rest) if "--soak" in argv else gui_bench(rest)
         print(json.dumps(report, indent=2))
         return 0
     if argv and (argv[0] in cli.SUBCOMMANDS or argv[0] in ("-h", "--help")):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -32,35 +31,9 @@ from engine.bundle import Bundle, BundleError
 from engine.face import Alignment, detect_and_align, manual_alignment, whole_image_alignment
 from engine.imageio import ImageError, LoadedImage, load_image
 from engine.models.layers import one_hot
+from engine.prepared import EngineError, PreparedImage
 from engine.rendering import FEATHER_PX, CompositeMixin, _is_noop
 from engine.state import PASTED_KINDS, EditState, FreeRegion, Override, StateError
-
-
-class EngineError(Exception):
-    """A user-facing engine failure. ``str()`` is a readable one-line message."""
-
-
-@dataclass
-class PreparedImage:
-    id: str
-    photo: LoadedImage
-    alignment: Alignment
-    crop: np.ndarray
-    parsed_mask: np.ndarray
-    styles: torch.Tensor  # [19, S] own styles, pooled under the parsed mask
-    present: np.ndarray  # bool [19]: classes present in the parsed mask
-    aligned: bool = True
-    source: str = ""
-    sha256: str = ""  # of the full photo's pixels; set for references, whose full photo is dropped
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def face_found(self) -> bool:
-        return bool(self.alignment.found)
-
-    @property
-    def status(self) -> str:
-        return self.alignment.status
 
 
 def image_id(rgb: np.ndarray, tag: str = "") -> str:
@@ -199,7 +172,9 @@ class FaceEngine(CompositeMixin):
             prep = self.prepare(photo, align=align)
         if prep.photo.rgb.shape[:2] != prep.crop.shape[:2]:
             # A reference needs only its crop, mask and styles: keep its hash, drop the full photo.
-            prep.sha256 = prep.sha256 or hashlib.sha256(np.ascontiguousarray(prep.photo.rgb).tobytes()).hexdigest()
+            prep.sha256 = (
+                prep.sha256 or hashlib.sha256(np.ascontiguousarray(prep.photo.rgb).tobytes()).hexdigest()
+            )
             prep.photo = LoadedImage.from_array(prep.crop)
         self._refs[prep.id] = prep
         self._refs.move_to_end(prep.id)

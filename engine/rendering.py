@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from engine import composite, detail
 from engine.labels import NUM_CLASSES
+from engine.prepared import EngineError, PreparedImage
 from engine.state import EditState, Override
-
-if TYPE_CHECKING:
-    from engine.faceengine import PreparedImage
 
 FEATHER_PX = 3.0
 UNEDITED_CACHE = 4  # unedited renders kept per image (one per mask / harmoniser variant)
@@ -129,8 +126,6 @@ class CompositeMixin:
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The crop-size result of the state, composited over the photo's crop."""
         if state.mask.shape != prep.parsed_mask.shape:
-            from engine.faceengine import EngineError  # defined there; imported late (it imports us)
-
             raise EngineError(f"mask is {state.mask.shape}, expected {prep.parsed_mask.shape}")
         if self.is_unedited(prep, state):
             return prep.crop.copy()

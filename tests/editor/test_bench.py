@@ -16,7 +16,7 @@ def test_gui_bench_reports_paint_time_and_latency(qapp, tiny_bundle, photo):
 
 
 def test_soak_bench_from_launcher_arguments(qapp, tiny_bundle, photo):
-    from editor.bench import soak_bench
+    from editor.soak import soak_bench
 
     r = soak_bench(["--bundle", str(tiny_bundle), "--photo", str(photo), "--device", "cpu", "--edits", "30"])
     assert r["edits"] == 30 and r["errors"] == []
