@@ -20,7 +20,7 @@ from editor.commands import HistoryStack, MaskEditCommand, OverrideCommand, Sett
 from editor.document import Document
 from editor.engine_client import EngineClient, RenderError, RenderResult
 from editor.references import ReferenceEdits
-from engine.labels import DISPLAY_NAMES, INDEX
+from engine.labels import DISPLAY_NAMES, GROUP_OF, INDEX, RSM_GROUPS
 from engine.maskops import MaskDelta
 from engine.session import Override
 from engine.state import MAX_SEED
@@ -293,6 +293,14 @@ class EditorController(ReferenceEdits, QObject):
 
     def random_override(self, seed: int) -> Override:
         return Override("random", seed=int(seed) % (MAX_SEED + 1))
+
+    def random_overrides(self, region: int, seed: int) -> dict[int, Override]:
+        """One seeded RSM draw for ``region`` and for the present regions drawn with it (its RSM group:
+        skin and nose, both eyes, both brows, the lips and the mouth, ...), so that they stay matched."""
+        ov = self.random_override(seed)
+        group = RSM_GROUPS[GROUP_OF[int(region)]]
+        present = set(np.unique(self.doc.state.mask).tolist()) if self.doc is not None else set()
+        return {int(region): ov} | {c: ov for c in group if c != region and c in present}
 
     @staticmethod
     def new_seed() -> int:

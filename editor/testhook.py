@@ -97,7 +97,7 @@ class ScriptRunner(QObject):
             ctl.set_color(int(step["region"]), step["rgb"])
         elif op == "random":
             region = int(step["region"])
-            ctl.set_overrides({region: ctl.random_override(int(step["seed"]))}, "Random style")
+            ctl.set_overrides(ctl.random_overrides(region, int(step["seed"])), "Random style")
         elif op == "undo":
             win.undo()
         elif op == "redo":

@@ -47,6 +47,7 @@ COMPOSITES = (
     ("Whole face", "whole"),
 )
 
+
 class StylePanel(QWidget):
     def __init__(self, ctl, parent=None):
         super().__init__(parent)
@@ -88,7 +89,9 @@ class StylePanel(QWidget):
         self.seed.setRange(0, 999_999)
         self.seed.setToolTip("Seed of the random style; the same seed gives the same style")
         self.randomise = QPushButton("Randomise")
-        self.randomise.setToolTip("A new random style for this region (RSM)")
+        self.randomise.setToolTip(
+            "A new random style (RSM) for this region and the regions drawn with it, e.g. skin and nose"
+        )
         self.apply_seed = QPushButton("Use seed")
         self.interp = _slider(0, 100, "Blend this region's own style towards the last reference")
         self.interp_label = QLabel()
@@ -304,7 +307,7 @@ class StylePanel(QWidget):
 
     def _commit_random(self, seed: int) -> None:
         self.ctl.set_overrides(
-            {self.region: self.ctl.random_override(seed)}, f"Random {DISPLAY_NAMES[self.region]}"
+            self.ctl.random_overrides(self.region, seed), f"Random {DISPLAY_NAMES[self.region]}"
         )
 
     def _ask_colour(self) -> None:
