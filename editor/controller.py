@@ -20,7 +20,7 @@ from editor.commands import HistoryStack, MaskEditCommand, OverrideCommand, Sett
 from editor.document import Document
 from editor.engine_client import EngineClient, RenderError, RenderResult
 from editor.references import ReferenceEdits
-from engine.labels import DISPLAY_NAMES, GROUP_OF, INDEX, RSM_GROUPS
+from engine.labels import DISPLAY_NAMES, INDEX
 from engine.maskops import MaskDelta
 from engine.session import Override
 from engine.state import MAX_SEED
@@ -298,9 +298,10 @@ class EditorController(ReferenceEdits, QObject):
         """One seeded RSM draw for ``region`` and for the present regions drawn with it (its RSM group:
         skin and nose, both eyes, both brows, the lips and the mouth, ...), so that they stay matched."""
         ov = self.random_override(seed)
-        group = RSM_GROUPS[GROUP_OF[int(region)]]
+        region = int(region)
+        group = next((cs for cs in self.client.rsm_groups.values() if region in cs), (region,))
         present = set(np.unique(self.doc.state.mask).tolist()) if self.doc is not None else set()
-        return {int(region): ov} | {c: ov for c in group if c != region and c in present}
+        return {region: ov} | {c: ov for c in group if c != region and c in present}
 
     @staticmethod
     def new_seed() -> int:

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from editor.faults import TRIM_EVERY_S, describe_error, is_gpu_oom, release_free_memory
 from editor.qtcompat import guard_singleton_refcounts
+from engine.labels import RSM_GROUPS
 from engine.session import EngineError
 
 guard_singleton_refcounts()
@@ -120,6 +121,8 @@ class EngineClient(QObject):
         self.engine: Any = None
         self.engine_error: str | None = None
         self.device_label = ""
+        #: regions one random draw styles together (the engine's RSM groups, known once it is ready)
+        self.rsm_groups: dict[str, tuple[int, ...]] = dict(RSM_GROUPS)
         self._cv = threading.Condition()
         self._jobs: deque[_Job] = deque()
         self._slot: _Render | None = None
@@ -321,7 +324,9 @@ class EngineClient(QObject):
             try:
                 self.engine = self._build()
                 label = str(getattr(self.engine, "device_label", ""))
-                return ("ready", item.id, label, time.perf_counter() - t0)
+                groups = getattr(self.engine, "rsm_groups", None)
+                info = (label, dict(groups()) if callable(groups) else None)
+                return ("ready", item.id, info, time.perf_counter() - t0)
             except BaseException as e:  # noqa: BLE001 - every failure becomes a message
                 self.engine_error = describe_error(e)
                 return ("failed", item.id, self.engine_error, time.perf_counter() - t0)
@@ -360,8 +365,10 @@ class EngineClient(QObject):
             self._outstanding.discard(jid)
             self._callbacks.pop(jid, None)
             if tag == "ready":
-                self.device_label = text
-                self.engineReady.emit(text)
+                self.device_label, groups = text
+                if groups:
+                    self.rsm_groups = groups
+                self.engineReady.emit(self.device_label)
             else:
                 self.engineFailed.emit(text)
             return

@@ -179,8 +179,11 @@ def _build_network(folder: Path, name: str) -> nn.Module:
     unknown = set(spec["config"]) - known
     if unknown:
         raise BundleError(f"{cfg_path}: unknown config fields {sorted(unknown)} for {tname}")
+    kwargs = dict(spec["config"])
+    if tname == "RSMBank" and "groups" not in kwargs:  # saved before the groups were in the config
+        kwargs["groups"] = labels.LEGACY_RSM_GROUPS
     try:
-        cfg = cfg_cls(**spec["config"])
+        cfg = cfg_cls(**kwargs)
         return net_cls(cfg)
     except (TypeError, ValueError) as e:
         raise BundleError(f"{cfg_path}: bad configuration for {tname}: {e}") from None
@@ -205,7 +208,9 @@ def _load_weights(net: nn.Module, path: Path) -> None:
         )
     for k, v in state.items():
         if own[k].shape != v.shape:
-            raise BundleError(f"{path}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}")
+            raise BundleError(
+                f"{path}: tensor {k} has shape {tuple(v.shape)}, expected {tuple(own[k].shape)}"
+            )
     net.load_state_dict(state, strict=True)
 
 
@@ -273,7 +278,9 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device | None = Non
         raise BundleError(f"{folder / 'bundle.json'}: label schema differs from FacePaint's 19 classes")
     resolution = meta.get("resolution")
     if not isinstance(resolution, int) or resolution < 32 or resolution % 32:
-        raise BundleError(f"{folder / 'bundle.json'}: resolution must be a multiple of 32, got {resolution!r}")
+        raise BundleError(
+            f"{folder / 'bundle.json'}: resolution must be a multiple of 32, got {resolution!r}"
+        )
     networks = meta.get("networks")
     if not isinstance(networks, dict) or not networks:
         raise BundleError(f"{folder / 'bundle.json'} lists no networks")

@@ -236,6 +236,12 @@ class FaceEngine(CompositeMixin):
         prep._cache[key] = style
         return style
 
+    def rsm_groups(self) -> dict[str, tuple[int, ...]]:
+        """The regions one random draw (RSM) styles together, as this bundle's RSM was trained."""
+        if self.bundle.has("rsm"):
+            return dict(self.bundle.get("rsm").cfg.groups)
+        return dict(labels.RSM_GROUPS)
+
     def _random_style(self, region: int, seed: int) -> torch.Tensor:
         try:
             rsm = self.bundle.get("rsm")

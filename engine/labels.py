@@ -88,18 +88,28 @@ COLORS: np.ndarray = np.array(
 INDEX: dict[str, int] = {n: i for i, n in enumerate(NAMES)}
 
 #: Region mapping groups for RSM (paper 000): related classes get one mapping network, so that
-#: e.g. both eyes or skin and nose stay coherent when sampled at random.
+#: e.g. both eyes, or the face skin, nose, ears and neck, stay coherent when sampled at random.
+#: An RSM network stores the groups it was trained with in its config (`RSMConfig.groups`).
 RSM_GROUPS: dict[str, tuple[int, ...]] = {
     "background": (0,),
-    "skin": (1, 2),  # skin + nose
+    "skin": (1, 2, 8, 9, 17),  # skin, nose, both ears, neck: one skin tone
     "glasses": (3,),
     "eyes": (4, 5),
     "brows": (6, 7),
-    "ears": (8, 9),
     "mouth": (10, 11, 12),  # inner mouth + both lips
     "hair": (13,),
     "hat": (14,),
     "accessories": (15, 16),  # earring + necklace
+    "cloth": (18,),
+}
+
+#: The groups of RSM networks saved before the groups were part of their config: ears and neck then
+#: had networks of their own, so a random skin left them alone.
+LEGACY_RSM_GROUPS: dict[str, tuple[int, ...]] = {
+    **{g: cs for g, cs in RSM_GROUPS.items() if g not in ("skin", "accessories", "cloth")},
+    "skin": (1, 2),
+    "ears": (8, 9),
+    "accessories": (15, 16),
     "neck": (17,),
     "cloth": (18,),
 }

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.labels import COLORS, NUM_CLASSES, RSM_GROUPS
+from engine.labels import COLORS, NUM_CLASSES
 from engine.models.mrsa import compose_reference
 from training.config import ConfigError, HelpRequested, parse_config
 from training.losses import psnr, region_mean_abs_error, ssim
@@ -216,7 +216,7 @@ def evaluate(
         s = enc(f.image, f.mask)
         inside, outside, draws = [], [], []
         for group in ("hair", "skin"):
-            cls = list(RSM_GROUPS[group])
+            cls = list(rsm.classes_of(group))
             region = f.mask[:, cls].sum(1, keepdim=True).clamp(0, 1)
             imgs = []
             for k in range(rsm_draws):

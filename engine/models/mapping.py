@@ -1,7 +1,8 @@
 """Random style mapping (RSM, paper 000 Eq. 3 and 6): noise -> plausible style vectors per region group.
 
-Related classes share one mapping network (``engine.labels.RSM_GROUPS``: skin+nose, both eyes, the
-mouth and lips, ...), so that a random draw keeps them coherent. The networks are trained adversarially
+Related classes share one mapping network (``engine.labels.RSM_GROUPS``: skin, nose, ears and neck,
+both eyes, the mouth and lips, ...), so that a random draw keeps them coherent. The groups a bank was
+built with are part of its config (``RSMConfig.groups``), so a bank saved with other groups still loads. The networks are trained adversarially
 *in style space*: ``StyleDiscriminator`` tells encoder styles from mapped noise, so the image generator
 never has to be trained unsupervised.
 """
@@ -14,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from engine.labels import GROUP_OF, NUM_CLASSES, RSM_GROUPS
+from engine.labels import NUM_CLASSES, RSM_GROUPS
 
 __all__ = [
     "RSMConfig",
@@ -25,10 +26,10 @@ __all__ = [
 ]
 
 
-def _check_group(group: str) -> tuple[int, ...]:
-    if group not in RSM_GROUPS:
-        raise ValueError(f"unknown RSM group {group!r}; choose one of: {', '.join(RSM_GROUPS)}")
-    return RSM_GROUPS[group]
+def _check_group(group: str, groups: dict[str, tuple[int, ...]] = RSM_GROUPS) -> tuple[int, ...]:
+    if group not in groups:
+        raise ValueError(f"unknown RSM group {group!r}; choose one of: {', '.join(groups)}")
+    return groups[group]
 
 
 @dataclass
@@ -38,6 +39,8 @@ class RSMConfig:
     z_dim: int = 32
     hidden: int = 128
     layers: int = 3  # linear layers per mapping network
+    #: group name -> its class ids, in output order; None = ``engine.labels.RSM_GROUPS``
+    groups: dict[str, tuple[int, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.num_classes != NUM_CLASSES:
@@ -45,6 +48,25 @@ class RSMConfig:
         for name in ("style_dim", "z_dim", "hidden", "layers"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"RSMConfig.{name} must be positive, got {getattr(self, name)!r}")
+        raw = RSM_GROUPS if self.groups is None else self.groups
+        if not isinstance(raw, dict) or not raw:
+            raise ValueError(f"RSMConfig.groups must map group names to class ids, got {raw!r}")
+        try:
+            groups = {str(g): tuple(int(c) for c in cs) for g, cs in raw.items()}
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"RSMConfig.groups must map group names to lists of class ids, got {raw!r}"
+            ) from None
+        seen = [c for cs in groups.values() for c in cs]
+        if any(not cs for cs in groups.values()) or any(not g.isidentifier() for g in groups):
+            raise ValueError("RSMConfig.groups: every group needs a plain name and at least one class")
+        if len(seen) != len(set(seen)) or not all(0 <= c < NUM_CLASSES for c in seen):
+            raise ValueError(f"RSMConfig.groups: class ids must be distinct and in 0..{NUM_CLASSES - 1}")
+        self.groups = groups
+
+    def group_of(self, class_id: int) -> str | None:
+        """The group that draws ``class_id``; None when no group does."""
+        return next((g for g, cs in self.groups.items() if class_id in cs), None)
 
 
 def _mlp(sizes: list[int], *, sn: bool = False) -> nn.Sequential:
@@ -74,7 +96,7 @@ class MappingNet(nn.Module):
 
 
 class RSMBank(nn.Module):
-    """One ``MappingNet`` per group of ``engine.labels.RSM_GROUPS``."""
+    """One ``MappingNet`` per group of ``cfg.groups``."""
 
     def __init__(self, cfg: RSMConfig | None = None) -> None:
         super().__init__()
@@ -83,18 +105,17 @@ class RSMBank(nn.Module):
         self.nets = nn.ModuleDict(
             {
                 g: MappingNet(cfg.z_dim, len(cs), cfg.style_dim, cfg.hidden, cfg.layers)
-                for g, cs in RSM_GROUPS.items()
+                for g, cs in cfg.groups.items()
             }
         )
 
-    @staticmethod
-    def classes_of(group: str) -> tuple[int, ...]:
+    def classes_of(self, group: str) -> tuple[int, ...]:
         """The class ids a group's network produces, in output order."""
-        return _check_group(group)
+        return _check_group(group, self.cfg.groups)
 
     def forward(self, z: Tensor, group: str) -> Tensor:
-        """``z [B, z_dim]`` -> ``[B, len(RSM_GROUPS[group]), S]``."""
-        _check_group(group)
+        """``z [B, z_dim]`` -> ``[B, len(classes_of(group)), S]``."""
+        _check_group(group, self.cfg.groups)
         return self.nets[group](z)
 
     def sample_z(self, seed: int, n: int = 1) -> Tensor:
@@ -117,8 +138,10 @@ class RSMBank(nn.Module):
         class_id = int(class_id)
         if not 0 <= class_id < self.cfg.num_classes:
             raise ValueError(f"class_id must be in 0..{self.cfg.num_classes - 1}, got {class_id}")
-        group = GROUP_OF[class_id]
-        return self.sample_group(group, seed)[RSM_GROUPS[group].index(class_id)]
+        group = self.cfg.group_of(class_id)
+        if group is None:
+            raise ValueError(f"this RSM has no network for class {class_id}")
+        return self.sample_group(group, seed)[self.classes_of(group).index(class_id)]
 
 
 @dataclass

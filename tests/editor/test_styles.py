@@ -11,7 +11,7 @@ from engine.labels import FACE_SWAP_CLASSES, INDEX
 from tests.editor.conftest import wait_idle
 from tests.editor.helpers import drop_reference, stroke_image
 
-HAIR, SKIN, NOSE = INDEX["hair"], INDEX["skin"], INDEX["nose"]
+HAIR, SKIN, NOSE, NECK = INDEX["hair"], INDEX["skin"], INDEX["nose"], INDEX["neck"]
 SHIFT = Qt.KeyboardModifier.ShiftModifier
 
 
@@ -88,9 +88,11 @@ def test_sliders_random_and_harmoniser_are_undoable_edits(opened, qtbot, ref_pho
     ov = ctl.doc.state.override(SKIN)
     assert ov.kind == "random" and ov.seed == panel.seed.value()
     assert "Random style" in panel.describe.text()
-    # the nose is drawn with the skin (one RSM group), in the same undo step; the neck is not
-    assert (ctl.doc.state.mask == NOSE).any() and ctl.doc.state.override(NOSE) == ov
-    assert ctl.doc.state.override(INDEX["neck"]) is None
+    # nose and neck are drawn with the skin (one RSM group: one skin tone), in the same undo step
+    mask = ctl.doc.state.mask
+    assert (mask == NOSE).any() and (mask == NECK).any() and (mask == HAIR).any()
+    assert ctl.doc.state.override(NOSE) == ov and ctl.doc.state.override(NECK) == ov
+    assert ctl.doc.state.override(HAIR) is None
     ctl.undo_stack.undo()
     assert ctl.doc.state.override(SKIN).kind == "own" and ctl.doc.state.override(NOSE) is None
     ctl.undo_stack.redo()

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from engine.labels import NUM_CLASSES, RSM_GROUPS
+from engine.labels import INDEX, NUM_CLASSES, RSM_GROUPS
 from engine.models.flow import FlowConfig, StyleFlow
 from engine.models.mapping import (
     RSMBank,
@@ -238,6 +238,41 @@ def test_rsm_forward_shapes_and_sample_determinism():
         bank(torch.randn(1, 4), "beard")
     with pytest.raises(ValueError, match="class_id"):
         bank.sample(19, seed=0)
+    # skin, nose, ears and neck are one draw: one skin tone
+    skin = bank.sample_group("skin", seed=5)
+    for row, c in enumerate(bank.classes_of("skin")):
+        assert torch.equal(bank.sample(c, seed=5), skin[row])
+    assert set(bank.classes_of("skin")) == {INDEX[n] for n in ("skin", "nose", "l_ear", "r_ear", "neck")}
+
+
+def test_rsm_groups_are_part_of_the_config_and_legacy_banks_load(tmp_path):
+
+    from engine.bundle import load_bundle, save_bundle
+    from engine.labels import LEGACY_RSM_GROUPS
+
+    assert RSMConfig().groups == RSM_GROUPS
+    again = RSMConfig(**json.loads(json.dumps(asdict(RSMConfig()))))
+    assert again == RSMConfig()  # JSON lists come back as tuples
+    for bad in (
+        {},
+        {"skin": []},
+        {"a": (1,), "b": (1,)},
+        {"skin": (19,)},
+        {"skin": "x"},
+        {"not a name": (1,)},
+    ):
+        with pytest.raises(ValueError, match="groups"):
+            RSMConfig(groups=bad)
+    # a bank saved before its config held the groups: the loader gives it the groups of that time
+    torch.manual_seed(0)
+    old = RSMBank(RSMConfig(style_dim=8, z_dim=4, hidden=16, groups=LEGACY_RSM_GROUPS))
+    save_bundle(tmp_path / "b", {"rsm": old}, resolution=64)
+    spec = json.loads((tmp_path / "b" / "rsm.json").read_text())
+    del spec["config"]["groups"]
+    (tmp_path / "b" / "rsm.json").write_text(json.dumps(spec))
+    bank = load_bundle(tmp_path / "b", device="cpu").get("rsm")
+    assert bank.cfg.groups == LEGACY_RSM_GROUPS and bank.classes_of("neck") == (INDEX["neck"],)
+    assert torch.equal(bank.sample(INDEX["neck"], seed=2), old.sample(INDEX["neck"], seed=2))
 
 
 def test_style_discriminator_scores_a_group():
