@@ -137,7 +137,12 @@ class _Harness:
     def stroke(self, i: int, move_ms: list[float] | None = None) -> None:
         R = self.R
         y = R * (0.25 + 0.5 * ((i * 0.37) % 1.0))
-        self.ctl.select_region((13, 1, 18, 17)[i % 4])
+        # Paint with a region the row does not already have everywhere, so the stroke changes the mask
+        # (a stroke that changes nothing gives no new result to wait for).
+        row = self.ctl.doc.state.mask[int(y), int(R * 0.2) : int(R * 0.76) + 1]
+        order = (13, 1, 18, 17, 0)
+        label = next(c for k in range(len(order)) if ((c := order[(i + k) % len(order)]) != row).any())
+        self.ctl.select_region(label)
         self.mouse("press", R * 0.2, y)
         for k in range(1, 9):
             ms = self.mouse("move", R * (0.2 + 0.07 * k), y + (k % 2))
