@@ -95,7 +95,10 @@ def test_sigkill_after_n_strokes_restores_at_least_n_minus_1(tmp_path, tiny_bund
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=180)
     assert r.returncode == 0 and dump.exists(), (r.stdout + r.stderr).decode()[-3000:]
     got = json.loads(dump.read_text())
-    allowed = {done[-1]["digest"]: n, done[-2]["digest"]: n - 1}
+    # digest -> the undo steps the editor had then (a stroke over pixels that already have its region
+    # changes nothing and adds no step)
+    allowed = {done[-2]["digest"]: done[-2]["count"], done[-1]["digest"]: done[-1]["count"]}
+    assert done[-1]["count"] > n // 2, "most scripted steps were real edits"
     assert got["digest"] in allowed, "the restored mask and overrides equal the state after N or N-1 steps"
     assert got["count"] >= allowed[got["digest"]], "the undo history came back too"
     state = EditState.from_json(got["state"])
