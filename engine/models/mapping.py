@@ -2,9 +2,9 @@
 
 Related classes share one mapping network (``engine.labels.RSM_GROUPS``: skin, nose, ears and neck,
 both eyes, the mouth and lips, ...), so that a random draw keeps them coherent. The groups a bank was
-built with are part of its config (``RSMConfig.groups``), so a bank saved with other groups still loads. The networks are trained adversarially
-*in style space*: ``StyleDiscriminator`` tells encoder styles from mapped noise, so the image generator
-never has to be trained unsupervised.
+built with are part of its config (``RSMConfig.groups``), so a bank saved with other groups still
+loads. The networks are trained adversarially *in style space*: ``StyleDiscriminator`` tells encoder
+styles from mapped noise, so the image generator never has to be trained unsupervised.
 """
 
 from __future__ import annotations
