@@ -106,16 +106,19 @@ RSM_GROUPS: dict[str, tuple[int, ...]] = {
 #: The groups of RSM networks saved before the groups were part of their config: ears and neck then
 #: had networks of their own, so a random skin left them alone.
 LEGACY_RSM_GROUPS: dict[str, tuple[int, ...]] = {
-    **{g: cs for g, cs in RSM_GROUPS.items() if g not in ("skin", "accessories", "cloth")},
+    "background": (0,),
     "skin": (1, 2),
+    "glasses": (3,),
+    "eyes": (4, 5),
+    "brows": (6, 7),
     "ears": (8, 9),
+    "mouth": (10, 11, 12),
+    "hair": (13,),
+    "hat": (14,),
     "accessories": (15, 16),
     "neck": (17,),
     "cloth": (18,),
 }
-
-#: Class id -> its RSM group name.
-GROUP_OF: dict[int, str] = {c: g for g, cs in RSM_GROUPS.items() for c in cs}
 
 #: Regions that "face swap+" (paper 003) takes from the reference: every face part and the hair.
 FACE_SWAP_CLASSES: tuple[int, ...] = (1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13)

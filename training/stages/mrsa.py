@@ -13,8 +13,8 @@ involved: a step costs a few milliseconds once the styles are known.
 Rendering and encoding a triplet costs far more than the step, so the stage trains on a fixed pool of
 ``--triplets`` target seeds (walked in a fresh order every epoch) and keeps each triplet's encoder styles
 in memory after its first use. The cache is pure memoisation: what a triplet gives depends only on its
-seed (`KeyedMemo`), so a resumed run sees the same data as an uninterrupted one. ``--triplets 0`` draws new triplets
-for every sample instead (no cache).
+seed (`KeyedMemo`), so a resumed run sees the same data as an uninterrupted one. ``--triplets 0`` draws
+new triplets for every sample instead (no cache).
 
 MRSA starts from the ``mrsa`` network of ``--encoder-from`` when that folder has one of the same shape.
 """
