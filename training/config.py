@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -75,6 +76,16 @@ class TrainConfig:
     threads: int = field(default=0, metadata={"help": "torch CPU threads (0 = cores / processes)"})
     max_minutes: float = field(default=0.0, metadata={"help": "stop early after this wall time (0 = off)"})
     grad_clip: float = field(default=0.0, metadata={"help": "clip gradient norm (0 = off)"})
+    lr_schedule: str = field(
+        default="constant",
+        metadata={
+            "choices": ("constant", "cosine"),
+            "help": "cosine: every lr falls to 5 percent of its start between --lr-decay-from and --steps",
+        },
+    )
+    lr_decay_from: int = field(
+        default=0, metadata={"help": "cosine: the step where the decay starts (to continue a run)"}
+    )
     first_seed: int = field(
         default=1_000_000, metadata={"help": "first synthetic seed of the training split"}
     )
@@ -92,9 +103,18 @@ class TrainConfig:
             raise ConfigError(f"--ema-decay must lie in [0, 1), got {self.ema_decay}")
         if self.lr <= 0:
             raise ConfigError(f"--lr must be positive, got {self.lr}")
-        for name in ("ckpt_every", "keep_ckpts", "log_every", "image_every", "threads"):
+        for name in ("ckpt_every", "keep_ckpts", "log_every", "image_every", "threads", "lr_decay_from"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)} must be >= 0, got {getattr(self, name)}")
+
+
+    def lr_factor(self, step: int) -> float:
+        """The learning-rate multiplier at ``step`` (0-based) under ``lr_schedule``."""
+        if self.lr_schedule == "constant" or step <= self.lr_decay_from:
+            return 1.0
+        span = max(self.steps - self.lr_decay_from, 1)
+        t = min((step - self.lr_decay_from) / span, 1.0)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -235,6 +235,7 @@ def _train(stage_cls: type[Stage], cfg: TrainConfig, info: tdist.DistInfo, stop_
         m.eval().requires_grad_(False)
     tdist.broadcast_modules(list(stage.nets.values()))
     stage.build_optimizers()
+    base_lrs = {n: [g["lr"] for g in o.param_groups] for n, o in stage.optimizers.items()}
     if cfg.ema_decay > 0 and stage.ema_names:
         stage.ema = EMA({n: stage.nets[n] for n in stage.ema_names}, cfg.ema_decay)
     cfg_dict = {"stage": stage.name, "type": type(cfg).__name__, "config": config_to_dict(cfg)}
@@ -280,7 +281,14 @@ def _train(stage_cls: type[Stage], cfg: TrainConfig, info: tdist.DistInfo, stop_
             m.train()
         for opt in stage.optimizers.values():
             opt.zero_grad(set_to_none=True)
+        if cfg.lr_schedule != "constant":
+            factor = cfg.lr_factor(step)
+            for name, opt in stage.optimizers.items():
+                for group, base in zip(opt.param_groups, base_lrs[name], strict=True):
+                    group["lr"] = base * factor
         scalars = stage.train_step(batch, step)
+        if cfg.lr_schedule != "constant":
+            scalars.setdefault("lr", cfg.lr * factor)
         if trainer.scaler is not None:
             trainer.scaler.update()
         if stage.ema is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -245,3 +246,41 @@ def test_help_lists_fields():
         parse_config(ToyConfig, ["--help"])
     text = str(e.value)
     assert "--batch-size" in text and "--hidden" in text and "default 8" in text
+
+
+class TwoRateToy(ToyStage):
+    """The toy with a second optimiser at four times the rate (like a discriminator's)."""
+
+    def build_optimizers(self):
+        first, second = self.nets["net"][0], self.nets["net"][2]
+        self.optimizers["opt"] = torch.optim.Adam(first.parameters(), lr=self.cfg.lr)
+        self.optimizers["opt2"] = torch.optim.Adam(second.parameters(), lr=4 * self.cfg.lr)
+
+    def train_step(self, batch, step):
+        out = super().train_step(batch, step)
+        self.trainer.step(self.optimizers["opt2"])
+        out["lr2"] = self.optimizers["opt2"].param_groups[0]["lr"]
+        return out
+
+
+def test_cosine_schedule_scales_every_optimiser_from_its_start(tmp_path):
+    cfg = toy_cfg(tmp_path / "full", lr_schedule="cosine", lr_decay_from=4, ckpt_every=3)
+    full = train(TwoRateToy, cfg)
+    lrs = [h["lr"] for h in full.history]
+    assert lrs[:5] == [pytest.approx(3e-2)] * 5  # constant up to the decay start
+    tail = lrs[4:]
+    assert all(a > b for a, b in zip(tail, tail[1:], strict=False)) and tail[-1] > 0.05 * 3e-2
+    assert [h["lr2"] for h in full.history] == pytest.approx([4 * v for v in lrs])
+    assert cfg.lr_factor(4) == 1.0 and cfg.lr_factor(12) == pytest.approx(0.05)
+    # resuming in the middle of the decay gives the same run
+    train(TwoRateToy, dataclasses.replace(cfg, out=str(tmp_path / "part")), stop_after=7)
+    again = train(TwoRateToy, dataclasses.replace(cfg, out=str(tmp_path / "part")))
+    assert [h["lr"] for h in again.history] == lrs[7:]
+    a, b = _params(tmp_path / "full"), _params(tmp_path / "part")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_constant_schedule_leaves_rates_alone(tmp_path):
+    res = train(TwoRateToy, toy_cfg(tmp_path))
+    assert "lr" not in res.history[0] and {h["lr2"] for h in res.history} == {4 * 3e-2}

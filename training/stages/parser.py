@@ -15,7 +15,6 @@ are the same for any number of processes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -67,13 +66,6 @@ class ParserStageConfig(TrainConfig):
     flip_prob: float = field(default=0.5, metadata={"help": "chance of a mirror flip"})
     init_from: str = field(
         default="", metadata={"help": "start from the parser in this folder (layers that match)"}
-    )
-    lr_schedule: str = field(
-        default="constant",
-        metadata={
-            "choices": ("constant", "cosine"),
-            "help": "cosine: lr falls to 5 percent of --lr over --steps",
-        },
     )
 
 
@@ -156,10 +148,6 @@ class ParserStage(Stage):
 
     def train_step(self, batch, step: int) -> dict[str, float]:
         image, label = batch
-        if self.cfg.lr_schedule == "cosine":
-            t = min(step / max(self.cfg.steps, 1), 1.0)
-            for group in self.optimizers["parser"].param_groups:
-                group["lr"] = self.cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
         with self.trainer.autocast():
             logits = self.nets["parser"](image)
         loss = F.cross_entropy(logits.float(), label)
