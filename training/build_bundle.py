@@ -67,6 +67,12 @@ class BundleBuildConfig:
     seed: int = 0
     progress: bool = True
     eval_samples: int = field(default=32, metadata={"help": "held-out faces in the evaluation"})
+    history: str = field(
+        default="",
+        metadata={
+            "help": "markdown file put in the card as its training history (default <work>/HISTORY.md)"
+        },
+    )
     stages: str = field(
         default="",
         metadata={
@@ -186,6 +192,9 @@ def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
     t0 = time.perf_counter()
     out = Path(bc.out)
     work = Path(bc.work) if bc.work else out.with_name(out.name + ".work")
+    history_file = Path(bc.history) if bc.history else work / "HISTORY.md"
+    if bc.history and not history_file.is_file():
+        raise ConfigError(f"--history: {history_file} is not a file")
     cuda = bc.device != "cpu" and torch.cuda.is_available()
     threads = bc.threads or (1 if bc.tiny else (os.cpu_count() or 1))
     if cuda:
@@ -253,7 +262,10 @@ def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
     finally:
         torch.set_num_threads(old_threads)
     summary["total_wall_s"] = round(time.perf_counter() - t0, 1)
-    (out / "MODEL_CARD.md").write_text(model_card(summary, report, resolution), encoding="utf-8")
+    history = history_file.read_text(encoding="utf-8") if history_file.is_file() else ""
+    (out / "MODEL_CARD.md").write_text(
+        model_card(summary, report, resolution, history=history), encoding="utf-8"
+    )
     return {"summary": summary, "evaluation": report, "out": str(out)}
 
 
@@ -263,7 +275,31 @@ def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
-def model_card(summary: dict, report: dict, resolution: int) -> str:
+#: Issue 5's goals on held-out synthetic faces: (figure, how it is read from the report, goal, test).
+GOALS: tuple[tuple[str, str, str, object], ...] = (
+    ("reconstruction PSNR", "recon_psnr", ">= 30 dB", lambda v: v >= 30.0),
+    ("mask consistency", "mask_consistency", ">= 0.98", lambda v: v >= 0.98),
+    ("MRSA transfer error / no harmoniser", "mrsa_ratio", "<= 0.7", lambda v: v <= 0.7),
+    ("parser mIoU", "parser_miou", ">= 0.95", lambda v: v >= 0.95),
+    ("RSM mCSD", "rsm_mcsd", ">= 0.04", lambda v: v >= 0.04),
+    ("RSM mOCD", "rsm_mocd", "<= 0.05", lambda v: v <= 0.05),
+)
+
+
+def goal_rows(report: dict) -> list[tuple[str, float | None, str, bool | None]]:
+    """(figure, value, goal, met) for each of :data:`GOALS`; value and met are None when not measured."""
+    he = report.get("harmony_error") or {}
+    values = dict(report)
+    off, mrsa = he.get("off"), he.get("mrsa")
+    values["mrsa_ratio"] = mrsa / off if off and mrsa is not None else None
+    rows = []
+    for label, key, goal, test in GOALS:
+        v = values.get(key)
+        rows.append((label, v, goal, None if v is None else bool(test(v))))
+    return rows
+
+
+def model_card(summary: dict, report: dict, resolution: int, history: str = "") -> str:
     lines = [
         "# FacePaint model bundle",
         "",
@@ -281,6 +317,22 @@ def model_card(summary: dict, report: dict, resolution: int) -> str:
             if any(not r.get("reused") for r in summary["stages"])
             else "- Budget: none used: every run was reused from the work folder (see the stages below)"
         ),
+        "",
+    ]
+    if history.strip():
+        lines += ["## Training history", "", history.strip(), ""]
+    lines += [
+        "## Goals (issue 5, held-out synthetic faces, stated at 256 px; this bundle works at "
+        f"{resolution} px)",
+        "",
+        "| figure | reached | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for label, v, goal, met in goal_rows(report):
+        lines.append(
+            f"| {label} | {_fmt(v)} | {goal} | {'n/a' if met is None else ('yes' if met else 'no')} |"
+        )
+    lines += [
         "",
         "## Stages",
         "",
@@ -305,12 +357,26 @@ def model_card(summary: dict, report: dict, resolution: int) -> str:
         f"| reconstruction SSIM | {_fmt(report.get('recon_ssim'))} |",
         f"| mask consistency (parser pixel accuracy on generated faces) | {_fmt(report.get('mask_consistency'))} |",
         f"| parser mIoU | {_fmt(report.get('parser_miou'))} |",
+        f"| parser mIoU, mirror-averaged as the engine parses | {_fmt(report.get('parser_miou_flip'))} |",
         f"| transfer error vs relit ground truth, harmoniser off (0-255) | {_fmt(he.get('off'))} |",
         f"| transfer error, MRSA | {_fmt(he.get('mrsa'))} |",
         f"| transfer error, MSCA | {_fmt(he.get('msca'))} |",
         f"| RSM mCSD (diversity inside the region, higher is better) | {_fmt(report.get('rsm_mcsd'))} |",
         f"| RSM mOCD (change outside the region, lower is better) | {_fmt(report.get('rsm_mocd'))} |",
         f"| harmony score (P(real) of MRSA-harmonised edits) | {_fmt(report.get('harmony_score'))} |",
+    ]
+    regions = report.get("recon_error_by_region") or {}
+    if regions:
+        top = sorted(regions.items(), key=lambda kv: -kv[1]["share"])[:8]
+        lines += [
+            "",
+            "Where the reconstruction error is (the regions with the largest share of the squared error):",
+            "",
+            "| region | RMSE inside (0-255) | share of the error |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {name} | {r['rmse']:.1f} | {r['share']:.3f} |" for name, r in top]
+    lines += [
         "",
         "Definitions are in `training/evaluate.py`; the raw figures are in `evaluation.json`, image grids in "
         "`evaluation/`.",

@@ -12,7 +12,11 @@ split; training uses seeds from 1,000,000), at the bundle's resolution. Keys of 
   mean absolute difference of region-mean colours (0-255 scale) over the transferred classes. Lower is
   better; ``off`` is the unharmonised baseline. The MSCA path is the engine's: composed styles,
   ``generator_msca`` with ``MSCA(target mask, encoder pyramid of the source, source mask)``.
+- ``recon_error_by_region``: per class of the mask, the RMSE of the reconstruction inside it (0-255)
+  and its share of the total squared error: where the PSNR is lost.
 - ``parser_miou``: mean IoU of the parser over the classes present in the ground truth or prediction.
+- ``parser_miou_flip``: the same for the parse as the engine makes it for the bundle parser: the
+  probabilities of the face and of its mirror image (left/right classes swapped back) averaged.
 - ``rsm_mcsd`` / ``rsm_mocd``: diversity of random RSM styles inside the edited region (should be high)
   and outside it (should be near 0), as the mean pairwise distance between generated images. The
   distance is our own stand-in for LPIPS: the encoder's pyramid features, each level unit-normalised
@@ -36,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.labels import COLORS, NUM_CLASSES
+from engine.labels import COLORS, NAMES, NUM_CLASSES
 from engine.models.mrsa import compose_reference
 from training.config import ConfigError, HelpRequested, parse_config
 from training.losses import psnr, region_mean_abs_error, ssim
@@ -72,6 +76,31 @@ def _faces(seeds, size, device) -> Faces:
 
     samples = [render_face(s, size) for s in seeds]
     return Faces.from_arrays([s.image for s in samples], [s.label for s in samples], device)
+
+
+def _miou(pred: torch.Tensor, label: torch.Tensor) -> float:
+    """Mean IoU over the classes present in ``label`` or ``pred``."""
+    ious = []
+    for c in range(NUM_CLASSES):
+        inter = ((pred == c) & (label == c)).sum().item()
+        union = ((pred == c) | (label == c)).sum().item()
+        if union:
+            ious.append(inter / union)
+    return float(np.mean(ious))
+
+
+def _region_errors(y: torch.Tensor, faces: Faces) -> dict[str, dict[str, float]]:
+    """Per class: RMSE inside it on the 0-255 scale and its share of the squared error."""
+    se = (y.float() - faces.image).pow(2).mean(1)  # [N, H, W], on [-1, 1]
+    total = float(se.sum()) or 1.0
+    out = {}
+    for c in range(NUM_CLASSES):
+        inside = faces.label == c
+        n = int(inside.sum())
+        if n:
+            err = float(se[inside].sum())
+            out[NAMES[c]] = {"rmse": (err / n) ** 0.5 * 127.5, "share": err / total}
+    return out
 
 
 def _mean(t) -> float:
@@ -133,6 +162,7 @@ def evaluate(
             "recon_ssim",
             "mask_consistency",
             "parser_miou",
+            "parser_miou_flip",
             "rsm_mcsd",
             "rsm_mocd",
             "harmony_score",
@@ -147,6 +177,7 @@ def evaluate(
         y = gen(faces.mask, s, noise_seed=0)
         report["recon_psnr"] = _mean(psnr(y, faces.image))
         report["recon_ssim"] = _mean(ssim(y, faces.image, reduce=False))
+        report["recon_error_by_region"] = _region_errors(y, faces)
         present = faces.mask.flatten(2).sum(2) > 0
         other = torch.roll(s, 1, 0)
         swapped = gen(
@@ -158,14 +189,15 @@ def evaluate(
             report["mask_consistency"] = _mean(acc)
 
     if parser is not None:
-        pred = parser(faces.image).argmax(1)
-        ious = []
-        for c in range(NUM_CLASSES):
-            inter = ((pred == c) & (faces.label == c)).sum().item()
-            union = ((pred == c) | (faces.label == c)).sum().item()
-            if union:
-                ious.append(inter / union)
-        report["parser_miou"] = float(np.mean(ious))
+        from engine.parsing import FLIP_PERMUTATION
+
+        logits = parser(faces.image)
+        pred = logits.argmax(1)
+        report["parser_miou"] = _miou(pred, faces.label)
+        mirrored = parser(faces.image.flip(-1)).flip(-1)
+        mirrored = mirrored.index_select(1, torch.as_tensor(FLIP_PERMUTATION, device=dev))
+        both = logits.softmax(1) + mirrored.softmax(1)
+        report["parser_miou_flip"] = _miou(both.argmax(1), faces.label)
         grids["parser"] = [faces.image, _colour(faces.label), _colour(pred)]
 
     if enc is not None and gen is not None:

@@ -59,12 +59,47 @@ def test_evaluation_and_model_card(built):
         assert isinstance(report[key], float), key
     assert all(isinstance(v, float) and v >= 0 for v in report["harmony_error"].values())
     assert 0 <= report["parser_miou"] <= 1 and 0 <= report["harmony_score"] <= 1
+    assert 0 <= report["parser_miou_flip"] <= 1
+    regions = report["recon_error_by_region"]
+    assert "background" in regions and sum(r["share"] for r in regions.values()) == pytest.approx(1.0)
     for name in ("reconstruction", "transfer", "parser", "rsm"):
         assert (built / "evaluation" / f"{name}.png").is_file()
     card = (built / "MODEL_CARD.md").read_text()
     assert "facepaint-train bundle --out" in card and "--tiny" in card
     assert "| generator_msca | generator_msca, msca | 3 |" in card
     assert "reconstruction PSNR" in card and f"{report['recon_psnr']:.4g}" in card
+
+
+def test_region_errors_find_where_the_error_is():
+    from training.evaluate import _faces, _region_errors
+
+    faces = _faces([5], 64, torch.device("cpu"))
+    hair = (faces.label == 13).unsqueeze(1)
+    assert hair.any()
+    y = faces.image + 0.2 * hair  # 0.2 on [-1, 1] is 25.5 on 0-255, in every channel
+    errs = _region_errors(y, faces)
+    assert errs["hair"]["rmse"] == pytest.approx(25.5, rel=1e-4)
+    assert errs["hair"]["share"] == pytest.approx(1.0) and errs["skin"]["rmse"] == 0.0
+
+
+def test_goal_rows_read_the_report():
+    from training.build_bundle import goal_rows
+
+    report = {
+        "recon_psnr": 30.5,
+        "mask_consistency": 0.97,
+        "parser_miou": None,
+        "rsm_mcsd": 0.04,
+        "rsm_mocd": 0.06,
+        "harmony_error": {"off": 20.0, "mrsa": 13.0, "msca": 18.0},
+    }
+    rows = {label: (v, met) for label, v, _, met in goal_rows(report)}
+    assert rows["reconstruction PSNR"] == (30.5, True)
+    assert rows["mask consistency"] == (0.97, False)
+    assert rows["MRSA transfer error / no harmoniser"] == (pytest.approx(0.65), True)
+    assert rows["parser mIoU"] == (None, None)
+    assert rows["RSM mCSD"] == (0.04, True) and rows["RSM mOCD"] == (0.06, False)
+    assert goal_rows({})[2][1:] == (None, "<= 0.7", None)
 
 
 def test_evaluate_command_writes_report(built, tmp_path, capsys):
@@ -138,9 +173,16 @@ def test_rebuild_some_stages_reuses_the_others(built, tmp_path, capsys):
         a, b = again.get(name).state_dict(), first.get(name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
     assert "| parser | parser | 3 | 2 | 64 | reused |" in (out / "MODEL_CARD.md").read_text()
+    (work / "HISTORY.md").write_text("Round 1: *hand-written* notes.\n")
     assert main(args + ["--device", "cpu", "--stages", "none"]) == 0  # export + evaluate only
     stages = load_bundle(out, device="cpu").meta["training"]["stages"]
     assert all(s.get("reused") for s in stages) and len(stages) == 7
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "## Training history\n\nRound 1: *hand-written* notes.\n" in card
+    assert card.index("## Training history") < card.index("## Goals") < card.index("## Stages")
+    missing = ["--device", "cpu", "--stages", "none", "--history", str(tmp_path / "nope.md")]
+    assert main(args + missing) == 2
+    assert "--history" in capsys.readouterr().err
     capsys.readouterr()
     assert main(["bundle", "--out", str(out), "--stages", "mrsa,bogus"]) == 2
     assert "unknown run(s) bogus" in capsys.readouterr().err
