@@ -355,6 +355,8 @@ def model_card(summary: dict, report: dict, resolution: int, history: str = "") 
         "|---|---|",
         f"| reconstruction PSNR (dB) | {_fmt(report.get('recon_psnr'))} |",
         f"| reconstruction SSIM | {_fmt(report.get('recon_ssim'))} |",
+        f"| reconstruction PSNR through MSCA, the face as its own exemplar (dB) | "
+        f"{_fmt(report.get('recon_psnr_msca'))} |",
         f"| mask consistency (parser pixel accuracy on generated faces) | {_fmt(report.get('mask_consistency'))} |",
         f"| parser mIoU | {_fmt(report.get('parser_miou'))} |",
         f"| parser mIoU, mirror-averaged as the engine parses | {_fmt(report.get('parser_miou_flip'))} |",

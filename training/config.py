@@ -107,7 +107,6 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{_opt(name)} must be >= 0, got {getattr(self, name)}")
 
-
     def lr_factor(self, step: int) -> float:
         """The learning-rate multiplier at ``step`` (0-based) under ``lr_schedule``."""
         if self.lr_schedule == "constant" or step <= self.lr_decay_from:

@@ -12,6 +12,8 @@ split; training uses seeds from 1,000,000), at the bundle's resolution. Keys of 
   mean absolute difference of region-mean colours (0-255 scale) over the transferred classes. Lower is
   better; ``off`` is the unharmonised baseline. The MSCA path is the engine's: composed styles,
   ``generator_msca`` with ``MSCA(target mask, encoder pyramid of the source, source mask)``.
+- ``recon_psnr_msca``: the same through the MSCA path (``generator_msca`` with MSCA features) with the
+  face as its own exemplar: how much of a face the exemplar path carries beyond the region styles.
 - ``recon_error_by_region``: per class of the mask, the RMSE of the reconstruction inside it (0-255)
   and its share of the total squared error: where the PSNR is lost.
 - ``parser_miou``: mean IoU of the parser over the classes present in the ground truth or prediction.
@@ -160,6 +162,7 @@ def evaluate(
         for k in (
             "recon_psnr",
             "recon_ssim",
+            "recon_psnr_msca",
             "mask_consistency",
             "parser_miou",
             "parser_miou_flip",
@@ -178,6 +181,10 @@ def evaluate(
         report["recon_psnr"] = _mean(psnr(y, faces.image))
         report["recon_ssim"] = _mean(ssim(y, faces.image, reduce=False))
         report["recon_error_by_region"] = _region_errors(y, faces)
+        if "msca" in nets and "generator_msca" in nets:
+            extra = nets["msca"](faces.mask, enc.pyramid(faces.image), faces.mask)
+            y_m = nets["generator_msca"](faces.mask, s, extra=extra, noise_seed=0)
+            report["recon_psnr_msca"] = _mean(psnr(y_m, faces.image))
         present = faces.mask.flatten(2).sum(2) > 0
         other = torch.roll(s, 1, 0)
         swapped = gen(

@@ -59,7 +59,7 @@ def test_evaluation_and_model_card(built):
         assert isinstance(report[key], float), key
     assert all(isinstance(v, float) and v >= 0 for v in report["harmony_error"].values())
     assert 0 <= report["parser_miou"] <= 1 and 0 <= report["harmony_score"] <= 1
-    assert 0 <= report["parser_miou_flip"] <= 1
+    assert 0 <= report["parser_miou_flip"] <= 1 and isinstance(report["recon_psnr_msca"], float)
     regions = report["recon_error_by_region"]
     assert "background" in regions and sum(r["share"] for r in regions.values()) == pytest.approx(1.0)
     for name in ("reconstruction", "transfer", "parser", "rsm"):
