@@ -83,7 +83,7 @@ def test_region_errors_find_where_the_error_is():
 
 
 def test_goal_rows_read_the_report():
-    from training.build_bundle import goal_rows
+    from training.model_card import goal_rows
 
     report = {
         "recon_psnr": 30.5,
