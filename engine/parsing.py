@@ -48,6 +48,7 @@ __all__ = [
     "RefineOptions",
     "default_weights_dir",
     "make_parser",
+    "mirror_averaged",
 ]
 
 PARSER_KINDS = ("bundle", "bisenet", "parsenet")
@@ -81,6 +82,18 @@ def _flip_permutation() -> np.ndarray:
 
 #: Left/right swap table derived from ``labels.NAMES`` (l_lip is the lower lip and has no partner).
 FLIP_PERMUTATION: np.ndarray = _flip_permutation()
+
+
+def mirror_averaged(logits_fn, x: torch.Tensor) -> torch.Tensor:
+    """[B, 19, H, W] class probabilities of the batch ``x`` and of its mirror image, averaged.
+
+    ``logits_fn`` maps [N, 3, H, W] to [N, 19, H', W'] logits in our class order; both passes run in one
+    batch, and the mirrored one is flipped back with left and right classes swapped.
+    """
+    n = x.shape[0]
+    p = logits_fn(torch.cat([x, x.flip(-1)])).float().softmax(1)
+    swap = torch.as_tensor(FLIP_PERMUTATION, dtype=torch.long, device=p.device)
+    return 0.5 * (p[:n] + p[n:].flip(-1).index_select(1, swap))
 
 
 def _check_crop(crop_rgb) -> np.ndarray:
@@ -126,7 +139,6 @@ class NetworkParser:
         self.output_index = output_index
         self.name = name
         self.refine = refine
-        self._flip = torch.as_tensor(FLIP_PERMUTATION, dtype=torch.long, device=self.device)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
@@ -152,9 +164,7 @@ class NetworkParser:
             )
         x = (x - self.mean) / self.std
         if self.flip_average:
-            logits = self._logits(torch.cat([x, x.flip(-1)]))
-            p = logits.softmax(1)
-            p = 0.5 * (p[0] + p[1].flip(-1).index_select(0, self._flip))
+            p = mirror_averaged(self._logits, x)[0]
         else:
             p = self._logits(x).softmax(1)[0]
         if p.shape[-2:] != (h, w):

@@ -196,14 +196,11 @@ def evaluate(
             report["mask_consistency"] = _mean(acc)
 
     if parser is not None:
-        from engine.parsing import FLIP_PERMUTATION
+        from engine.parsing import mirror_averaged
 
-        logits = parser(faces.image)
-        pred = logits.argmax(1)
+        pred = parser(faces.image).argmax(1)
         report["parser_miou"] = _miou(pred, faces.label)
-        mirrored = parser(faces.image.flip(-1)).flip(-1)
-        mirrored = mirrored.index_select(1, torch.as_tensor(FLIP_PERMUTATION, device=dev))
-        both = logits.softmax(1) + mirrored.softmax(1)
+        both = mirror_averaged(parser, faces.image)
         report["parser_miou_flip"] = _miou(both.argmax(1), faces.label)
         grids["parser"] = [faces.image, _colour(faces.label), _colour(pred)]
 

@@ -19,6 +19,7 @@ from engine.parsing import (
     Parser,
     ParserUnavailable,
     make_parser,
+    mirror_averaged,
 )
 
 L = labels.INDEX
@@ -221,3 +222,17 @@ def test_facexlib_refuses_pickled_objects(fake_facexlib, tmp_path):
     torch.save({"other.weight": torch.zeros(1)}, w)
     with pytest.raises(ParserUnavailable, match="cannot load"):
         make_parser("bisenet", weights=w)
+
+
+def test_mirror_averaged_pairs_each_image_with_its_own_mirror():
+    torch.manual_seed(0)
+    net = nn.Conv2d(3, labels.NUM_CLASSES, 3, padding=1)
+    x = torch.randn(3, 3, 16, 16)
+    with torch.no_grad():
+        batch = mirror_averaged(net, x)
+        for i in range(3):
+            assert torch.allclose(batch[i], mirror_averaged(net, x[i : i + 1])[0], atol=1e-6)
+        # a mirror-symmetric image gets mirror-symmetric probabilities, with left and right swapped
+        sym = torch.cat([x[:1, :, :, :8], x[:1, :, :, :8].flip(-1)], -1)
+        p = mirror_averaged(net, sym)[0]
+        assert torch.allclose(p, p.flip(-1)[torch.as_tensor(FLIP_PERMUTATION)], atol=1e-6)
