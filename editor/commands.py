@@ -1,4 +1,4 @@
-"""QUndoCommands over the edit operations of ``editor.history``. One stroke, fill, transfer or slider
+"""QUndoCommands over the edit operations of ``engine.history``. One stroke, fill, transfer or slider
 release = one command.
 
 Mask edits keep only the touched box, compressed (``history.CompactDelta``); style edits the old and new
@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from editor.document import Document
-from editor.history import HISTORY_LIMIT, CompactDelta, FreeOp, MaskOp, Op, SettingsOp, StyleOp
+from engine.history import HISTORY_LIMIT, CompactDelta, FreeOp, MaskOp, Op, SettingsOp, StyleOp
 from engine.maskops import MaskDelta
 from engine.session import FreeRegion, Override
 

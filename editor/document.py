@@ -1,6 +1,6 @@
 """The Qt-free edit document: one prepared photo, its current EditState, and the atoms undo replays.
 
-Every change goes through an atom (an ``editor.history`` operation, a MaskDelta, overrides, settings,
+Every change goes through an atom (an ``engine.history`` operation, a MaskDelta, overrides, settings,
 free regions) so that the undo commands in ``editor.commands`` can replay them exactly in both directions.
 Listeners are told what kind of thing changed ("mask", "style", "settings", "free").
 """
@@ -80,7 +80,7 @@ class Document:
 
     # --- atoms (used by the undo commands) ------------------------------------------------------
     def apply_op(self, op, forward: bool = True) -> None:
-        """Apply an ``editor.history`` operation (or take it back)."""
+        """Apply an ``engine.history`` operation (or take it back)."""
         self.state = op.transform(self.state, forward)
         self._notify(op.kind)
 

@@ -1,7 +1,8 @@
 """EditSession: the Qt-free editing API that the CLI and the tests drive.
 
-A session is a prepared photo, an immutable ``EditState`` and an undo/redo history of states. Every
-edit replaces the state; undo swaps back the previous state, so it restores the exact prior render.
+A session is a prepared photo, an immutable ``EditState`` and an undo/redo history of operations
+(:mod:`engine.history`). Every edit (:mod:`engine.edits`) gives a new state; the history records the
+step between the two, and undo takes it back exactly, so it restores the exact prior render.
 Session files are JSON (format version, photo path + hash, alignment, parsed mask, edit state,
 references) and never hold code.
 """
@@ -9,19 +10,14 @@ references) and never hold code.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 
 import numpy as np
 
-from engine import labels, maskops
+from engine import edits
 from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
+from engine.history import History, op_between
 from engine.imageio import ImageError, save_image, save_mask
-from engine.limits import (
-    MAX_COORD,
-    number_arg,
-    points_arg,
-)
 from engine.sessionfile import (
     SessionFileError,
     check_session_header,
@@ -32,14 +28,7 @@ from engine.sessionfile import (
     session_doc,
     write_session_file,
 )
-from engine.state import (
-    EditState,
-    FreeRegion,
-    Override,
-    StateError,
-    check_region,
-    parse_color,
-)
+from engine.state import EditState, FreeRegion, Override, StateError, parse_color
 
 DEFAULT_HISTORY = 500
 
@@ -67,16 +56,19 @@ __all__ = [
 
 
 class EditSession:
-    """One photo being edited, with undo/redo. Every method raises EngineError/StateError subclasses."""
+    """One photo being edited, with undo/redo. Every method raises EngineError/StateError subclasses.
+
+    The edits are :mod:`engine.edits`; each one becomes an :mod:`engine.history` operation, the same
+    undo model the editor's undo stack and the autosave journal use. ``last_edit`` keeps the outcome of
+    the last transfer, face swap or random draw (which regions were set, which the reference lacked)."""
 
     def __init__(self, engine: FaceEngine, prepared: PreparedImage, state: EditState | None = None,
                  *, history_limit: int = DEFAULT_HISTORY):
         self.engine = engine
         self.prepared = prepared
-        self.state = state if state is not None else engine.initial_state(prepared)
-        self._undo: list[EditState] = []
-        self._redo: list[EditState] = []
-        self.history_limit = history_limit
+        self.history = History(state if state is not None else engine.initial_state(prepared),
+                               limit=history_limit)
+        self.last_edit: edits.Edit | None = None
 
     # --- construction ---------------------------------------------------------------------------
     @staticmethod
@@ -102,148 +94,89 @@ class EditSession:
         return cls(engine, prep, state)
 
     # --- history --------------------------------------------------------------------------------
-    def _push(self, new: EditState) -> EditState:
-        if new.same_as(self.state):
-            return self.state
-        self._undo.append(self.state)
-        if len(self._undo) > self.history_limit:
-            del self._undo[0]
-        self._redo.clear()
-        self.state = new
-        return new
+    @property
+    def state(self) -> EditState:
+        return self.history.state
+
+    def apply(self, new: EditState | edits.Edit, text: str = "") -> EditState:
+        """Make ``new`` (a state, or an edit's outcome) the current state, as one undo step."""
+        if isinstance(new, edits.Edit):
+            self.last_edit, new = new, new.state
+        op = op_between(self.state, new, text)
+        if op is not None:
+            self.history.push(op)
+        return self.state
 
     @property
     def can_undo(self) -> bool:
-        return bool(self._undo)
+        return self.history.index > 0
 
     @property
     def can_redo(self) -> bool:
-        return bool(self._redo)
+        return self.history.index < len(self.history.ops)
 
     def undo(self) -> bool:
-        if not self._undo:
-            return False
-        self._redo.append(self.state)
-        self.state = self._undo.pop()
-        return True
+        return self.history.undo()
 
     def redo(self) -> bool:
-        if not self._redo:
-            return False
-        self._undo.append(self.state)
-        self.state = self._redo.pop()
-        return True
+        return self.history.redo()
 
     # --- mask edits -----------------------------------------------------------------------------
-    def _mask_op(self, delta: maskops.MaskDelta) -> EditState:
-        if delta.empty:
-            return self.state
-        return self._push(self.state.with_mask(delta.apply(self.state.mask)))
-
     def paint_brush(self, points, radius: float, label: int, *, only_label: int | None = None):
-        pts = points_arg(points, "brush points", StateError)
-        radius = number_arg(radius, "brush radius", 0.0, 4096.0, StateError)
-        return self._mask_op(maskops.brush(self.state.mask, pts, radius, label, only_label=only_label))
+        return self.apply(edits.brush(self.state, points, radius, label, only_label=only_label), "Brush")
 
     def fill(self, x: float, y: float, label: int):
-        x = number_arg(x, "fill x", -MAX_COORD, MAX_COORD, StateError)
-        y = number_arg(y, "fill y", -MAX_COORD, MAX_COORD, StateError)
-        return self._mask_op(maskops.flood_fill(self.state.mask, x, y, label))
+        return self.apply(edits.fill(self.state, x, y, label), "Fill")
 
     def paint_polygon(self, points, label: int):
-        pts = points_arg(points, "polygon points", StateError, 3)
-        return self._mask_op(maskops.polygon(self.state.mask, pts, label))
+        return self.apply(edits.polygon(self.state, points, label), "Polygon")
 
     def paint_rect(self, x0, y0, x1, y1, label: int):
-        c = [number_arg(v, "rectangle corner", -MAX_COORD, MAX_COORD, StateError) for v in (x0, y0, x1, y1)]
-        return self._mask_op(maskops.rectangle(self.state.mask, *c, label))
+        return self.apply(edits.rectangle(self.state, x0, y0, x1, y1, label), "Rectangle")
 
     def set_mask(self, mask: np.ndarray):
-        from engine.imageio import validate_mask
-
-        m = validate_mask(mask, self.state.mask.shape)
-        return self._push(self.state.with_mask(m))
+        return self.apply(edits.set_mask(self.state, mask), "Replace mask")
 
     # --- style edits ----------------------------------------------------------------------------
     def add_reference(self, photo, *, align: bool = True) -> str:
         return self.engine.add_reference(photo, align=align)
 
-    def _ref_id(self, ref) -> str:
+    def _ref(self, ref) -> PreparedImage:
+        """A reference id already added, or a photo (path, array) to add first."""
         if isinstance(ref, str) and self.engine.has_reference(ref):
-            return ref
-        return self.engine.add_reference(ref)
-
-    def _regions(self, regions) -> list[int]:
-        if isinstance(regions, (int, np.integer, str)):
-            regions = [regions]
-        if not isinstance(regions, (list, tuple)) or len(regions) > 64:
-            raise StateError(f"regions must be a region name or id, or a list of them, got {regions!r}"[:200])
-        out: list[int] = []
-        for r in regions:
-            out.extend(labels.region_ids(r) if isinstance(r, str) else (check_region(r),))
-        if not out:
-            raise StateError("no regions given")
-        return out
-
-    def _set_overrides(self, regions, make) -> EditState:
-        st = self.state
-        for r in self._regions(regions):
-            st = st.with_override(r, make(r, st.override(r)))
-        return self._push(st)
+            return self.engine.reference(ref)
+        return self.engine.reference(self.engine.add_reference(ref))
 
     def transfer(self, ref, regions):
-        rid = self._ref_id(ref)
-        ref_prep = self.engine.reference(rid)
-        regs = self._regions(regions)
-        absent = [labels.DISPLAY_NAMES[r].lower() for r in regs if not ref_prep.present[r]]
-        if absent:
-            raise EngineError(f"the reference has no {', '.join(absent)} region to take a style from")
-        return self._set_overrides(regs, lambda r, old: Override("reference", ref=rid))
+        return self.apply(edits.transfer(self.state, self._ref(ref), regions), "Transfer")
 
     def face_swap(self, ref):
-        rid = self._ref_id(ref)
-        ref_prep = self.engine.reference(rid)
-        regs = [r for r in labels.FACE_SWAP_CLASSES if ref_prep.present[r]]
-        if not ref_prep.present[labels.INDEX["skin"]]:
-            raise EngineError("the reference has no face skin region; face swap needs a face")
-        return self._set_overrides(regs, lambda r, old: Override("reference", ref=rid))
+        return self.apply(edits.face_swap(self.state, self._ref(ref)), "Face swap+")
 
     def color(self, region, rgb):
-        rgb = parse_color(rgb)
-        return self._set_overrides(region, lambda r, old: Override("color", rgb=rgb))
+        return self.apply(edits.color(self.state, region, rgb), "Recolour")
 
     def random_style(self, region, seed: int):
-        return self._set_overrides(region, lambda r, old: Override("random", seed=seed))
+        edit = edits.random_style(self.state, region, seed, self.engine.rsm_groups())
+        return self.apply(edit, "Random style")
 
     def tune(self, region, seed: int, eta: float):
-        def make(r, old):
-            base = old or Override("own")
-            return replace(base, tune_seed=seed, tune_eta=eta)
-
-        return self._set_overrides(region, make)
+        return self.apply(edits.tune(self.state, region, seed, eta), "Fine-tune")
 
     def interpolate(self, region, ref, t: float):
-        rid = self._ref_id(ref)
-        return self._set_overrides(region, lambda r, old: Override("interp", ref=rid, t=t))
+        return self.apply(edits.interpolate(self.state, region, self._ref(ref), t), "Blend")
 
     def stylize_free_region(self, region_mask: np.ndarray, ref):
-        rid = self._ref_id(ref)
-        region_mask = np.asarray(region_mask)
-        if region_mask.shape != self.state.mask.shape:
-            raise StateError(f"free region is {region_mask.shape}, expected {self.state.mask.shape}")
-        return self._push(self.state.with_free_region(FreeRegion.from_mask(rid, region_mask)))
+        return self.apply(edits.free_region(self.state, region_mask, self._ref(ref)), "Stylise free region")
 
     def reset_region(self, region):
-        return self._set_overrides(region, lambda r, old: None)
+        return self.apply(edits.reset(self.state, region), "Reset style")
 
     def set_harmonizer(self, name: str, alpha: float | None = None):
-        kw = {"harmonizer": name}
-        if alpha is not None:
-            kw["alpha"] = alpha
-        return self._push(self.state.with_settings(**kw))
+        return self.apply(edits.settings(self.state, harmonizer=name, alpha=alpha), "Harmoniser")
 
     def set_composite(self, mode: str):
-        return self._push(self.state.with_settings(composite=mode))
+        return self.apply(edits.settings(self.state, composite=mode), "Composite")
 
     # --- output ---------------------------------------------------------------------------------
     def render(self) -> np.ndarray:

@@ -21,6 +21,8 @@ OVERRIDE_KINDS = ("reference", "color", "random", "interp", "own")
 PASTED_KINDS = ("reference", "interp", "random")
 HARMONIZERS = ("mrsa", "msca", "off")
 COMPOSITES = ("changed", "raw", "whole")
+#: The state's settings (not per region): what ``EditState.with_settings`` changes.
+SETTINGS = ("harmonizer", "alpha", "composite")
 MAX_SEED = 2**31 - 1
 MAX_ETA = 10.0
 
@@ -218,9 +220,8 @@ class EditState:
         return replace(self, overrides=rest + (((region, ov),) if ov is not None else ()))
 
     def with_settings(self, **kw) -> EditState:
-        allowed = {"harmonizer", "alpha", "composite"}
-        if set(kw) - allowed:
-            raise StateError(f"unknown settings {sorted(set(kw) - allowed)}")
+        if set(kw) - set(SETTINGS):
+            raise StateError(f"unknown settings {sorted(set(kw) - set(SETTINGS))}")
         return replace(self, **kw)
 
     def with_free_region(self, fr: FreeRegion | None) -> EditState:
@@ -230,7 +231,7 @@ class EditState:
         return (
             np.array_equal(self.mask, other.mask)
             and self.overrides == other.overrides
-            and (self.harmonizer, self.alpha, self.composite) == (other.harmonizer, other.alpha, other.composite)
+            and all(getattr(self, k) == getattr(other, k) for k in SETTINGS)
             and self.free_regions == other.free_regions
         )
 

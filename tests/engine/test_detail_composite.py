@@ -20,7 +20,7 @@ from engine.detail import band_sigma, detail_composite, pyramid_levels, reshape_
 from engine.face import manual_alignment
 from engine.imageio import load_image, save_image
 from engine.session import EditSession, FaceEngine, StateError
-from engine.state import EditState
+from engine.state import EditState, Override
 from tests.engine.session_fixtures import LayoutParser
 
 S = 128
@@ -232,7 +232,10 @@ def test_unedited_exports_are_bit_exact(engine, tmp_path):
     for i, mode in enumerate(("changed", "raw", "changed")):
         s.set_composite(mode)
         if i == 2:
-            s.tune("skin", 3, 0.0)  # an empty edit: an untuned "own" override changes nothing
+            s.tune("skin", 3, 0.0)  # a step of 0 on an untouched region leaves no override (engine.edits)
+            assert not s.state.overrides
+            # an untuned "own" override (as older sessions hold) changes nothing either
+            s.apply(s.state.with_override(1, Override("own", tune_seed=3)))
             assert s.state.overrides and engine.is_unedited(s.prepared, s.state)
         s.export(tmp_path / f"out{i}.png")
         assert np.array_equal(load_image(tmp_path / f"out{i}.png").rgb, photo)

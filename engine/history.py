@@ -18,9 +18,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from engine import maskops
 from engine.labels import NAMES, NUM_CLASSES
 from engine.maskops import MaskDelta
-from engine.session import EditState, FreeRegion, Override, StateError
+from engine.state import SETTINGS, EditState, FreeRegion, Override, StateError
 
 HISTORY_LIMIT = 500
 MAX_TEXT = 200
@@ -192,6 +193,26 @@ class FreeOp(Op):
     @property
     def nbytes(self) -> int:
         return 64 + sum(len(f.bits) for f in self.old + self.new)
+
+
+def op_between(old: EditState, new: EditState, text: str) -> Op | None:
+    """The operation that takes ``old`` to ``new`` (None when nothing differs). An edit changes one
+    thing (the mask, some overrides, the settings or the free regions); two at once is a bug."""
+    ops: list[Op] = []
+    if not np.array_equal(old.mask, new.mask):
+        ops.append(MaskOp(text, CompactDelta.from_delta(maskops.replace(old.mask, new.mask))))
+    regions = sorted(set(old.overridden) | set(new.overridden))
+    changes = [(r, old.override(r), new.override(r)) for r in regions if old.override(r) != new.override(r)]
+    if changes:
+        ops.append(StyleOp(text, changes))
+    keys = [k for k in SETTINGS if getattr(old, k) != getattr(new, k)]
+    if keys:
+        ops.append(SettingsOp(text, {k: getattr(old, k) for k in keys}, {k: getattr(new, k) for k in keys}))
+    if old.free_regions != new.free_regions:
+        ops.append(FreeOp(text, old.free_regions, new.free_regions))
+    if len(ops) > 1:
+        raise ValueError(f"one edit changed {', '.join(op.kind for op in ops)} at once")
+    return ops[0] if ops else None
 
 
 # ------------------------------------------------------------------------------------------ records
