@@ -1,10 +1,6 @@
-"""QUndoCommands over the edit operations of ``engine.history``. One stroke, fill, transfer or slider
-release = one command.
-
-Mask edits keep only the touched box, compressed (``history.CompactDelta``); style edits the old and new
-overrides; settings the old and new values. Replaying them is exact, so undo restores the exact prior
-render. ``HistoryStack`` is a QUndoStack with a history limit that mirrors its commands in a Python list
-and tells a listener (the autosave) about every push, undo and redo.
+"""The editor's undo wrapping: one QUndoCommand per ``engine.history`` operation (one stroke, fill,
+transfer or slider release = one command), the same operations the headless session and the autosave
+journal record. Replaying them is exact, so undo restores the exact prior render.
 """
 
 from __future__ import annotations
@@ -12,9 +8,8 @@ from __future__ import annotations
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from editor.document import Document
-from engine.history import HISTORY_LIMIT, CompactDelta, FreeOp, MaskOp, Op, SettingsOp, StyleOp
+from engine.history import HISTORY_LIMIT, CompactDelta, MaskOp, Op, base_of
 from engine.maskops import MaskDelta
-from engine.session import FreeRegion, Override
 
 
 class OpCommand(QUndoCommand):
@@ -33,56 +28,41 @@ class OpCommand(QUndoCommand):
 
 
 class MaskEditCommand(OpCommand):
+    """A stroke, fill or shape: the touched box of the mask, compressed."""
+
     def __init__(self, doc: Document, delta: MaskDelta, text: str):
         super().__init__(doc, MaskOp(text, CompactDelta.from_delta(delta)))
 
 
-class OverrideCommand(OpCommand):
-    """Set the style overrides of one or more regions; ``changes`` maps region -> (old, new)."""
-
-    def __init__(self, doc: Document, changes: dict[int, tuple[Override | None, Override | None]], text: str):
-        super().__init__(doc, StyleOp(text, [(r, old, new) for r, (old, new) in changes.items()]))
-
-
-class SettingsCommand(OpCommand):
-    """Harmoniser, alpha or composite mode: old and new values of the changed keys."""
-
-    def __init__(self, doc: Document, old: dict, new: dict, text: str):
-        super().__init__(doc, SettingsOp(text, old, new))
-
-
-class FreeRegionCommand(OpCommand):
-    """Add or clear free-form stylised regions: the tuple before and after."""
-
-    def __init__(self, doc: Document, old: tuple[FreeRegion, ...], new: tuple[FreeRegion, ...], text: str):
-        super().__init__(doc, FreeOp(text, old, new))
-
-
 class HistoryStack(QUndoStack):
-    """The editor's undo stack: at most ``limit`` steps; ``ops`` mirrors the commands, bottom first."""
+    """The editor's undo stack: QUndoStack itself holds the steps (at most ``limit``); ``commands``,
+    ``ops`` and ``base`` are read from it, so nothing runs beside it. A listener (the autosave) is told
+    about every push, undo and redo."""
 
     def __init__(self, parent=None, limit: int = HISTORY_LIMIT):
         super().__init__(parent)
         self.setUndoLimit(limit)
-        self.commands: list[OpCommand] = []
-        self.base = None  # the EditState below the oldest command (set by reset(); kept up to date)
+        self._empty_base = None  # the state of a document whose stack is empty (set by reset())
         self.listener = None  # has pushed(cmd), undone(), redone()
+
+    @property
+    def commands(self) -> list[OpCommand]:
+        return [self.command(i) for i in range(self.count())]
 
     @property
     def ops(self) -> list[Op]:
         return [c.op for c in self.commands]
 
+    @property
+    def base(self):
+        """The EditState below the oldest step still held."""
+        if self.count() == 0:
+            return self._empty_base
+        first = self.command(0)
+        return base_of(first.doc.state, self.ops, self.index())
+
     def push(self, cmd: OpCommand) -> None:
-        at = self.index()
         super().push(cmd)
-        del self.commands[at:]
-        self.commands.append(cmd)
-        excess = len(self.commands) - self.count()
-        if excess > 0:  # QUndoStack dropped its oldest commands to keep the limit
-            for old in self.commands[:excess]:
-                if self.base is not None:
-                    self.base = old.op.transform(self.base, True)
-            del self.commands[:excess]
         if self.listener is not None:
             self.listener.pushed(cmd)
 
@@ -100,13 +80,12 @@ class HistoryStack(QUndoStack):
 
     def clear(self) -> None:
         super().clear()
-        self.commands.clear()
-        self.base = None
+        self._empty_base = None
 
     def reset(self, base) -> None:
         """Empty the stack for a document now at state ``base``."""
         self.clear()
-        self.base = base
+        self._empty_base = base
 
     def rebuild(self, doc: Document, ops: list[Op], index: int) -> None:
         """Fill an empty stack with ``ops`` (the document must be at the state below them), then undo
@@ -124,4 +103,4 @@ class HistoryStack(QUndoStack):
     @property
     def nbytes(self) -> int:
         """Approximate memory held by the history (for the soak benchmark)."""
-        return sum(c.op.nbytes for c in self.commands)
+        return sum(op.nbytes for op in self.ops)

@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from editor import jobs
-from editor.commands import HistoryStack, MaskEditCommand, OverrideCommand, SettingsCommand
+from editor.commands import HistoryStack, MaskEditCommand, OpCommand
 from editor.document import Document
 from editor.engine_client import EngineClient, RenderError, RenderResult
 from editor.references import ReferenceEdits
-from engine.labels import DISPLAY_NAMES, INDEX
+from engine import edits
+from engine.history import op_between
+from engine.labels import DISPLAY_NAMES, INDEX, NUM_CLASSES
 from engine.maskops import MaskDelta
-from engine.session import Override
+from engine.session import EditState, EngineError, Override, StateError
 from engine.state import MAX_SEED
 
 
@@ -42,6 +44,14 @@ def describe_override(ov: Override | None, ref_names: dict[str, str] | None = No
     if ov.kind == "random":
         return f"Random style, seed {ov.seed}{tune}"
     return f"Own style{tune}"
+
+
+@dataclass(frozen=True)
+class _KnownRef:
+    """A reference the state already uses but the UI has no details of (all its regions allowed)."""
+
+    id: str
+    present: np.ndarray = field(default_factory=lambda: np.ones(NUM_CLASSES, bool))
 
 
 class EditorController(ReferenceEdits, QObject):
@@ -271,74 +281,81 @@ class EditorController(ReferenceEdits, QObject):
             self.current_label = int(region)
             self.selectionChanged.emit(self.current_label)
 
-    # --- style edits ----------------------------------------------------------------------------
-    def set_overrides(self, new: dict[int, Override | None], text: str) -> bool:
+    # --- edits (engine.edits) -------------------------------------------------------------------
+    def apply(self, new: EditState | edits.Edit, text: str) -> bool:
+        """Make ``new`` (the outcome of an ``engine.edits`` function) the document's state as one undo
+        step named ``text``. Nothing changed: no step, and any slider preview is dropped."""
         if self.doc is None:
             return False
-        st = self.doc.state
-        changes = {r: (st.override(r), ov) for r, ov in new.items() if st.override(r) != ov}
-        if not changes:
+        state = new.state if isinstance(new, edits.Edit) else new
+        op = op_between(self.doc.state, state, text)
+        if op is None:
             self.request_render()  # drop any slider preview
             return False
-        self.undo_stack.push(OverrideCommand(self.doc, changes, text))
+        self.undo_stack.push(OpCommand(self.doc, op))
         return True
 
-    def preview_override(self, region: int, ov: Override | None) -> None:
+    def preview_state(self, new: EditState | edits.Edit) -> None:
+        """Render ``new`` without making it the state (a slider being dragged)."""
         if self.doc is not None:
-            self.request_render(self.doc.state.with_override(region, ov))
+            self.request_render(new.state if isinstance(new, edits.Edit) else new)
+
+    def _edit(self, fn, *args, text: str, preview: bool = False) -> bool:
+        """Run ``fn(state, *args)``; show its error instead of raising. Returns whether it changed."""
+        if self.doc is None:
+            return False
+        try:
+            new = fn(self.doc.state, *args)
+        except (EngineError, StateError) as e:
+            self.error(f"{text}: {e}")
+            return False
+        if preview:
+            self.preview_state(new)
+            return False
+        return self.apply(new, text)
 
     def set_color(self, region: int, rgb) -> None:
-        ov = Override("color", rgb=tuple(int(c) for c in rgb))
-        self.set_overrides({region: ov}, f"Recolour {DISPLAY_NAMES[region]}")
+        rgb = tuple(int(c) for c in rgb)
+        self._edit(edits.color, region, rgb, text=f"Recolour {DISPLAY_NAMES[region]}")
 
-    def random_override(self, seed: int) -> Override:
-        return Override("random", seed=int(seed) % (MAX_SEED + 1))
-
-    def random_overrides(self, region: int, seed: int) -> dict[int, Override]:
-        """One seeded RSM draw for ``region`` and for the present regions drawn with it (its RSM group:
-        skin and nose, both eyes, both brows, the lips and the mouth, ...), so that they stay matched."""
-        ov = self.random_override(seed)
-        region = int(region)
-        group = next((cs for cs in self.client.rsm_groups.values() if region in cs), (region,))
-        present = set(np.unique(self.doc.state.mask).tolist()) if self.doc is not None else set()
-        return {region: ov} | {c: ov for c in group if c != region and c in present}
+    def random_style(self, region: int, seed: int) -> None:
+        """One seeded RSM draw for ``region`` and the present regions of its RSM group."""
+        seed = int(seed) % (MAX_SEED + 1)
+        groups = self.client.rsm_groups
+        self._edit(edits.random_style, int(region), seed, groups, text=f"Random {DISPLAY_NAMES[region]}")
 
     @staticmethod
     def new_seed() -> int:
         return random.randint(0, 999_999)
 
-    def tuned_override(self, region: int, seed: int, eta: float) -> Override | None:
-        base = self.doc.state.override(region) if self.doc else None
-        if base is None:
-            if eta == 0.0:
-                return None
-            base = Override("own")
-        if eta == 0.0 and base.kind == "own":
-            return None
-        return replace(base, tune_seed=int(seed), tune_eta=float(eta))
+    def tune(self, region: int, seed: int, eta: float, *, preview: bool = False) -> None:
+        self._edit(edits.tune, int(region), seed, eta, text=f"Fine-tune {DISPLAY_NAMES[region]}", preview=preview)
 
-    def interp_override(self, t: float) -> Override | None:
-        if self.last_ref is None:
-            return None
-        return Override("interp", ref=self.last_ref.id, t=float(min(max(t, 0.0), 1.0)))
+    def blend_reference(self, region: int) -> jobs.RefInfo | None:
+        """The reference a blend of ``region`` moves towards: the one it already blends towards when
+        that is still the last reference used, else the last reference (None: nothing to blend to)."""
+        ov = self.doc.state.override(region) if self.doc is not None else None
+        if ov is not None and ov.kind == "interp" and (self.last_ref is None or ov.ref == self.last_ref.id):
+            return next((i for i in self.refs.values() if i.id == ov.ref), None) or _KnownRef(ov.ref)
+        return self.last_ref
+
+    def blend(self, region: int, t: float, *, preview: bool = False) -> None:
+        ref = self.blend_reference(region)
+        if ref is None or not ref.present[region]:
+            return  # no reference yet, or it has nothing of this region to blend towards
+        t = float(min(max(t, 0.0), 1.0))
+        self._edit(edits.interpolate, int(region), ref, t, text=f"Blend {DISPLAY_NAMES[region]} {round(t * 100)} %",
+                   preview=preview)
 
     def reset_region(self, region: int) -> None:
-        self.set_overrides({region: None}, f"Reset {DISPLAY_NAMES[region]} style")
+        self._edit(edits.reset, int(region), text=f"Reset {DISPLAY_NAMES[region]} style")
 
     # --- settings -------------------------------------------------------------------------------
     def set_settings(self, text: str, **kw) -> bool:
-        if self.doc is None:
-            return False
-        old = self.doc.settings(kw)
-        if old == kw:
-            self.request_render()
-            return False
-        self.undo_stack.push(SettingsCommand(self.doc, old, kw, text))
-        return True
+        return self._edit(lambda st: edits.settings(st, **kw), text=text)
 
     def preview_settings(self, **kw) -> None:
-        if self.doc is not None:
-            self.request_render(self.doc.state.with_settings(**kw))
+        self._edit(lambda st: edits.settings(st, **kw), text="Settings", preview=True)
 
     # --- saving ---------------------------------------------------------------------------------
     def export(self, path, *, mask_path=None, session_path=None, on_done: Callable | None = None) -> None:

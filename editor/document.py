@@ -1,20 +1,18 @@
 """The Qt-free edit document: one prepared photo, its current EditState, and the atoms undo replays.
 
-Every change goes through an atom (an ``engine.history`` operation, a MaskDelta, overrides, settings,
-free regions) so that the undo commands in ``editor.commands`` can replay them exactly in both directions.
-Listeners are told what kind of thing changed ("mask", "style", "settings", "free").
+Every change is an ``engine.history`` operation, applied (or taken back) by the undo commands in
+``editor.commands``, so it replays exactly in both directions. Listeners are told what kind of thing
+changed ("mask", "style", "settings", "free").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from engine.maskops import MaskDelta
-from engine.session import EditState, FreeRegion, Override, PreparedImage
+from engine.session import EditState, PreparedImage
 
 Listener = Callable[[str], None]
 
@@ -78,36 +76,8 @@ class Document:
         for fn in list(self._listeners):
             fn(kind)
 
-    # --- atoms (used by the undo commands) ------------------------------------------------------
+    # --- the one way the state changes (the undo commands) ----------------------------------------
     def apply_op(self, op, forward: bool = True) -> None:
         """Apply an ``engine.history`` operation (or take it back)."""
         self.state = op.transform(self.state, forward)
         self._notify(op.kind)
-
-    def apply_mask_delta(self, delta: MaskDelta, forward: bool = True) -> None:
-        mask = delta.apply(self.state.mask) if forward else delta.revert(self.state.mask)
-        self.state = self.state.with_mask(mask)
-        self._notify("mask")
-
-    def set_overrides(self, overrides: dict[int, Override | None]) -> None:
-        st = self.state
-        for region, ov in overrides.items():
-            st = st.with_override(region, ov)
-        self.state = st
-        self._notify("style")
-
-    def set_settings(self, settings: dict) -> None:
-        self.state = self.state.with_settings(**settings)
-        self._notify("settings")
-
-    def settings(self, keys) -> dict:
-        return {k: getattr(self.state, k) for k in keys}
-
-    def set_free_regions(self, regions: tuple[FreeRegion, ...]) -> None:
-        self.state = replace(self.state, free_regions=tuple(regions))
-        self._notify("free")
-
-    def replace_state(self, state: EditState) -> None:
-        """Swap in a whole state (session load); not an undoable atom."""
-        self.state = state
-        self._notify("all")

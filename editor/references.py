@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 
 from editor import jobs
-from editor.commands import FreeRegionCommand
-from engine.labels import DISPLAY_NAMES, FACE_SWAP_CLASSES, INDEX
-from engine.session import FreeRegion, Override
+from engine import edits
+from engine.labels import DISPLAY_NAMES
+from engine.session import EngineError
 
 MAX_REF_INFOS = 64  # prepared references the UI keeps (a 256² crop each)
 
 
 class ReferenceEdits:
-    """Expects the controller's doc, client, undo_stack, refs, signals and set_overrides."""
+    """Expects the controller's doc, client, refs, signals, ``apply`` and ``_edit``."""
 
     # --- references -----------------------------------------------------------------------------
     def with_reference(self, path: str, fn: Callable[[jobs.RefInfo], None]) -> None:
@@ -66,16 +66,18 @@ class ReferenceEdits:
     def _apply_transfer(self, gen, info: jobs.RefInfo, regions: list[int]) -> None:
         if self.doc is None or self.doc.generation != gen:
             return
-        usable = [r for r in regions if info.present[r]]
-        missing = [DISPLAY_NAMES[r].lower() for r in regions if not info.present[r]]
-        if not usable:
-            self.error(f"{Path(info.path).name} has no {', '.join(missing)} region to take a style from.")
+        name = Path(info.path).name
+        try:
+            edit = edits.transfer(self.doc.state, info, regions)
+        except EngineError as e:
+            self.error(f"{name}: {e}.")
             return
         self.last_ref = info
+        usable = edit.regions
         names = ", ".join(DISPLAY_NAMES[r] for r in usable) if len(usable) <= 3 else f"{len(usable)} regions"
-        self.set_overrides({r: Override("reference", ref=info.id) for r in usable}, f"Transfer {names}")
-        note = f" ({Path(info.path).name} has no {', '.join(missing)})" if missing else ""
-        self.status.emit(f"Transferred {names} from {Path(info.path).name}{note}.")
+        self.apply(edit, f"Transfer {names}")
+        note = f" ({name} has no {edits.missing_text(edit.skipped)})" if edit.skipped else ""
+        self.status.emit(f"Transferred {names} from {name}{note}.")
 
     def face_swap(self, path: str) -> None:
         gen = self.doc.generation if self.doc else None
@@ -84,13 +86,15 @@ class ReferenceEdits:
     def _apply_face_swap(self, gen, info: jobs.RefInfo) -> None:
         if self.doc is None or self.doc.generation != gen:
             return
-        if not info.present[INDEX["skin"]]:
-            self.error(f"{Path(info.path).name} has no face skin region; face swap needs a face.")
+        name = Path(info.path).name
+        try:
+            edit = edits.face_swap(self.doc.state, info)
+        except EngineError as e:
+            self.error(f"{name}: {e}.")
             return
         self.last_ref = info
-        regions = [r for r in FACE_SWAP_CLASSES if info.present[r]]
-        self.set_overrides({r: Override("reference", ref=info.id) for r in regions}, "Face swap+")
-        self.status.emit(f"Face swap+ from {Path(info.path).name}: {len(regions)} regions.")
+        self.apply(edit, "Face swap+")
+        self.status.emit(f"Face swap+ from {name}: {len(edit.regions)} regions.")
 
     # --- free regions ---------------------------------------------------------------------------
     def set_pending_free_region(self, region: np.ndarray | None) -> None:
@@ -109,15 +113,11 @@ class ReferenceEdits:
     def _apply_free(self, gen, info: jobs.RefInfo, region: np.ndarray) -> None:
         if self.doc is None or self.doc.generation != gen:
             return
-        old = self.doc.state.free_regions
-        new = old + (FreeRegion.from_mask(info.id, region),)
         self.last_ref = info
         self.pending_free = None
         self.pendingFreeChanged.emit()
-        self.undo_stack.push(FreeRegionCommand(self.doc, old, new, "Stylise free region"))
+        self._edit(edits.free_region, region, info, text="Stylise free region")
 
     def clear_free_regions(self) -> None:
         if self.doc is not None and self.doc.state.free_regions:
-            self.undo_stack.push(
-                FreeRegionCommand(self.doc, self.doc.state.free_regions, (), "Clear free regions")
-            )
+            self.apply(edits.clear_free_regions(self.doc.state), "Clear free regions")

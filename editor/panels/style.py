@@ -6,8 +6,6 @@ Sliders regenerate live while dragged (a preview, no undo step) and push one und
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -261,11 +259,10 @@ class StylePanel(QWidget):
 
     # --- per-region style -------------------------------------------------------------------------
     def _tune_preview(self, v) -> None:
-        self.ctl.preview_override(self.region, self.ctl.tuned_override(self.region, self._tune_seed, v / 10))
+        self.ctl.tune(self.region, self._tune_seed, v / 10, preview=True)
 
     def _tune_commit(self, v) -> None:
-        ov = self.ctl.tuned_override(self.region, self._tune_seed, v / 10)
-        self.ctl.set_overrides({self.region: ov}, f"Fine-tune {DISPLAY_NAMES[self.region]}")
+        self.ctl.tune(self.region, self._tune_seed, v / 10)
 
     def new_direction(self) -> None:
         self._tune_seed = self.ctl.new_seed()
@@ -275,28 +272,11 @@ class StylePanel(QWidget):
             self._updating = False
         self._tune_commit(self.tune.value())
 
-    def _interp_target(self, t: float) -> Override | None:
-        ov = self._override()
-        if (
-            ov is not None
-            and ov.kind == "interp"
-            and (self.ctl.last_ref is None or ov.ref == self.ctl.last_ref.id)
-        ):
-            return replace(ov, t=t)
-        last = self.ctl.last_ref
-        if last is None or not last.present[self.region]:
-            return None  # the reference has nothing of this region to blend towards
-        return self.ctl.interp_override(t)
-
     def _interp_preview(self, v) -> None:
-        ov = self._interp_target(v / 100)
-        if ov is not None:
-            self.ctl.preview_override(self.region, ov)
+        self.ctl.blend(self.region, v / 100, preview=True)
 
     def _interp_commit(self, v) -> None:
-        ov = self._interp_target(v / 100)
-        if ov is not None:
-            self.ctl.set_overrides({self.region: ov}, f"Blend {DISPLAY_NAMES[self.region]} {v} %")
+        self.ctl.blend(self.region, v / 100)
 
     def random_style(self) -> None:
         seed = self.ctl.new_seed()
@@ -306,9 +286,7 @@ class StylePanel(QWidget):
         self._commit_random(seed)
 
     def _commit_random(self, seed: int) -> None:
-        self.ctl.set_overrides(
-            self.ctl.random_overrides(self.region, seed), f"Random {DISPLAY_NAMES[self.region]}"
-        )
+        self.ctl.random_style(self.region, seed)
 
     def _ask_colour(self) -> None:
         ov = self._override()
