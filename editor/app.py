@@ -7,9 +7,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QPalette
@@ -124,17 +123,20 @@ def initial_path(photo: str | None, settings: Settings) -> Path | None:
     return None
 
 
-def run(argv: Sequence[str] | None = None) -> int:
+def run(argv: Sequence[str] | None = None, *, on_window: Callable[[MainWindow], object] | None = None) -> int:
+    """Open the editor and run the event loop until it quits; returns the exit status.
+
+    ``on_window``, when given, is called with the new main window before it is shown and before any
+    document is opened or restored, so a caller (a test driver, say) can attach to its signals.
+    """
     args = parse_args(sys.argv[1:] if argv is None else argv)
     app = get_app()
     settings = Settings(args.settings)
     win = create_window(factory=engine_factory(args.bundle, args.device), settings=settings)
     path = initial_path(args.photo, settings)
     settings.mark_launched()
-    if os.environ.get("FACEPAINT_TEST_SCRIPT"):
-        from editor import testhook
-
-        testhook.install(win, os.environ["FACEPAINT_TEST_SCRIPT"])
+    if on_window is not None:
+        on_window(win)
     win.show()
     if win.offer_restore():
         path = None  # the restored document wins over the photo argument

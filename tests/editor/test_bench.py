@@ -6,7 +6,7 @@ import math
 
 
 def test_gui_bench_reports_paint_time_and_latency(qapp, tiny_bundle, photo):
-    from editor.bench import gui_bench
+    from benchmarks.gui import gui_bench
 
     r = gui_bench(tiny_bundle, photo, strokes=2, device="cpu", size=(900, 600))
     for key in ("paint_event_ms_median", "paint_event_ms_max", "stroke_to_result_ms"):
@@ -16,7 +16,7 @@ def test_gui_bench_reports_paint_time_and_latency(qapp, tiny_bundle, photo):
 
 
 def test_soak_bench_from_launcher_arguments(qapp, tiny_bundle, photo):
-    from editor.soak import soak_bench
+    from benchmarks.soak import soak_bench
 
     r = soak_bench(["--bundle", str(tiny_bundle), "--photo", str(photo), "--device", "cpu", "--edits", "30"])
     assert r["edits"] == 30 and r["errors"] == []

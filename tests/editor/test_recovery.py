@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from editor.history import state_digest
+from engine.history import state_digest
 from engine.labels import INDEX
 from engine.session import EditState
 from tests.editor.conftest import wait_idle, write_photo
@@ -55,12 +55,8 @@ def test_sigkill_after_n_strokes_restores_at_least_n_minus_1(tmp_path, tiny_bund
         QT_QPA_PLATFORM="offscreen",
         OMP_NUM_THREADS="1",
         FACEPAINT_DATA_DIR=str(tmp_path / "data"),
-        FACEPAINT_TEST_SCRIPT=str(tmp_path / "script.json"),
     )
-    cmd = [
-        sys.executable,
-        "-m",
-        "editor.launcher",
+    editor_args = [
         str(photo),
         "--bundle",
         str(tiny_bundle),
@@ -69,6 +65,11 @@ def test_sigkill_after_n_strokes_restores_at_least_n_minus_1(tmp_path, tiny_bund
         "--device",
         "cpu",
     ]
+
+    def scripted_editor(script: Path) -> list[str]:  # the real editor with a scripted user attached
+        return [sys.executable, "-m", "benchmarks.scripted_user", str(script), *editor_args]
+
+    cmd = scripted_editor(tmp_path / "script.json")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         end = time.monotonic() + 120
@@ -91,7 +92,8 @@ def test_sigkill_after_n_strokes_restores_at_least_n_minus_1(tmp_path, tiny_bund
 
     dump = tmp_path / "restored.json"
     (tmp_path / "script2.json").write_text(json.dumps({"dump": str(dump), "quit": True}))
-    env.update(FACEPAINT_TEST_SCRIPT=str(tmp_path / "script2.json"), FACEPAINT_RESTORE="yes")
+    env.update(FACEPAINT_RESTORE="yes")
+    cmd = scripted_editor(tmp_path / "script2.json")
     r = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=180)
     assert r.returncode == 0 and dump.exists(), (r.stdout + r.stderr).decode()[-3000:]
     got = json.loads(dump.read_text())

@@ -1,10 +1,13 @@
-"""The soak benchmark: a long session through the real editor, offscreen (``facepaint bench --soak``).
+"""``facepaint bench --soak``: a long, busy session through the real editor, offscreen.
 
-By default 5,000 strokes, 200 transfers, 200 slider moves and 500 undo/redo steps, shuffled together
-and fired without waiting for results (the worker's latest-wins slot absorbs them), with the autosave
-on. It reports the process RSS at start and end (``rss_start_mb``, ``rss_end_mb``), the longest time the
-UI thread spent in one event or action (``max_stall_ms``), every error the editor showed (``errors``),
-and checks that the last result matches the last state and that undo/redo stayed exact.
+The default mix is 5,000 strokes, 200 reference transfers, 200 slider drags and 500 undo/redo steps,
+shuffled and fired back to back without waiting for results (the worker keeps only the latest request),
+with autosave on. After a warm-up that touches every feature once, the report gives the process memory
+at start and end (``rss_start_mb``, ``rss_end_mb``), the longest single UI-thread call
+(``max_stall_ms``), every error the editor showed (``errors``), and whether the final result matches
+the final state and undoing / redoing everything lands exactly on the base / final state.
+Options as for ``benchmarks.gui``, plus ``--edits N`` (spread in the default proportions) or
+``--transfers N --sliders N --undos N``, and ``--seed N``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 from array import array
 from pathlib import Path
 
-from editor.bench import _harness, _options, _rss_mb, _synthetic_photo
+from benchmarks.harness import harness, options, rss_mb, synthetic_photo
 
 DEFAULT_MIX = {"strokes": 5000, "transfers": 200, "sliders": 200, "undos": 500}
 STALL_GOAL_MS = 100.0
@@ -35,6 +38,8 @@ def _counts(o: dict) -> dict:
 
 
 def _plan(c: dict, seed: int) -> list[str]:
+    """The shuffled action list; undo and redo come in groups that end where they began (bar a last
+    lone undo when the count is odd)."""
     units: list[list[str]] = [["stroke"]] * c["strokes"] + [["transfer"]] * c["transfers"]
     units += [["slider"]] * c["sliders"]
     n = c["undos"]
@@ -54,10 +59,12 @@ def _settled_rss() -> float:
 
     gc.collect()
     release_free_memory()
-    return _rss_mb()
+    return rss_mb()
 
 
 class _GcTimes(list):
+    """Milliseconds of each garbage-collector pass, collected through ``gc.callbacks``."""
+
     def callback(self, phase, info) -> None:
         if phase == "start":
             self.t0 = time.perf_counter()
@@ -74,6 +81,8 @@ def _watch_gc() -> _GcTimes:
 
 
 class _Soak:
+    """The actions of the soak (stroke, transfer, slider drag), each UI-thread call timed."""
+
     def __init__(self, h, seed: int):
         self.h, self.ctl, self.win = h, h.ctl, h.win
         self.rng = random.Random(seed)
@@ -82,7 +91,7 @@ class _Soak:
         self.errors: list[str] = []
         self.ctl.errorRaised.connect(self.errors.append)
         folder = Path(h.tmp.name)
-        self.refs = [str(_synthetic_photo(folder / f"ref{i}.png", 320 + 32 * i)) for i in range(3)]
+        self.refs = [str(synthetic_photo(folder / f"ref{i}.png", 320 + 32 * i)) for i in range(3)]
 
     def timed(self, fn, *args) -> None:
         t0 = time.perf_counter()
@@ -164,13 +173,13 @@ def soak_bench(argv=None, photo=None, **kw) -> dict:
     """Run the soak; returns the report (see the module docstring)."""
     import numpy as np
 
-    from editor.history import base_of
+    from engine.history import base_of
 
-    o = _options(argv, **({"photo": photo} if photo is not None else {}), **kw)
+    o = options(argv, **({"photo": photo} if photo is not None else {}), **kw)
     counts = _counts(o)
     plan = _plan(counts, int(o.get("seed", 0)))
     verbose = len(plan) > 1000
-    with _harness(o) as h:
+    with harness(o) as h:
         s = _Soak(h, int(o.get("seed", 0)))
         ctl, win, stack = h.ctl, h.win, h.ctl.undo_stack
         renders = [0]
@@ -193,7 +202,7 @@ def soak_bench(argv=None, photo=None, **kw) -> dict:
                 s.settle()
                 if verbose:
                     print(
-                        f"soak: {n + 1}/{len(plan)} actions, RSS {_rss_mb():.0f} MB, "
+                        f"soak: {n + 1}/{len(plan)} actions, RSS {rss_mb():.0f} MB, "
                         f"max stall {max(s.stalls):.0f} ms, {len(s.errors)} errors",
                         file=sys.stderr,
                         flush=True,
@@ -262,3 +271,9 @@ def soak_bench(argv=None, photo=None, **kw) -> dict:
             "resolution": h.R,
             "device": h.client.device_label,
         }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(soak_bench(sys.argv[1:]), indent=2))

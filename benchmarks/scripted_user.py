@@ -1,47 +1,40 @@
-"""A scripted user for process-level tests: ``FACEPAINT_TEST_SCRIPT=script.json facepaint PHOTO``.
+"""A scripted user for process-level tests of the editor.
 
-Once a document is open (a photo, a session or a restored autosave) the hook replays the script's
-steps with a timer, through the real widgets (strokes are mouse events on the canvas), and after each
-step appends a line to ``progress``. With ``dump`` it writes the final state there once the editor is
-idle; with ``quit`` it then closes the window cleanly. The script (all keys optional)::
+Run ``python -m benchmarks.scripted_user SCRIPT.json [editor arguments]``: it starts the editor exactly
+as ``facepaint [editor arguments]`` would, handing ``editor.app.run`` a hook that attaches a
+``ScriptRunner`` to the new main window. The editor itself knows nothing about scripts.
+
+When the first document is open (a photo, a session or a restored autosave), the runner plays the
+script's steps one per timer tick through the real widgets (strokes are mouse events on the canvas)
+and appends a JSON line to ``progress`` after each. With ``dump`` it writes the final state there once
+the editor is idle; with ``quit`` it then closes the window without asking. Every key is optional::
 
     {"steps": [{"op": "stroke", "label": 13, "size": 6, "points": [[x, y], ...]},
                {"op": "color", "region": 13, "rgb": [200, 40, 40]},
                {"op": "random", "region": 1, "seed": 7}, {"op": "undo"}, {"op": "redo"}],
      "interval_ms": 60, "progress": "progress.jsonl", "dump": "state.json", "quit": true}
 
-Points are image coordinates of the crop. Never active unless the environment variable is set.
+Stroke points are in image coordinates of the face crop.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication
 
-from editor.history import state_digest
-
-
-def send_mouse(canvas, kind: str, x: float, y: float) -> None:
-    """A left-button press / move / release at image point (x, y) of the canvas."""
-    L, NB = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
-    etype, button, buttons = {
-        "press": (QEvent.Type.MouseButtonPress, L, L),
-        "move": (QEvent.Type.MouseMove, NB, L),
-        "release": (QEvent.Type.MouseButtonRelease, L, NB),
-    }[kind]
-    pos = canvas.image_to_widget(x, y)
-    gpos = QPointF(canvas.mapToGlobal(pos.toPoint()))
-    QApplication.sendEvent(
-        canvas, QMouseEvent(etype, pos, gpos, button, buttons, Qt.KeyboardModifier.NoModifier)
-    )
+from benchmarks.harness import send_mouse
+from editor import app
+from engine.history import state_digest
 
 
 class ScriptRunner(QObject):
+    """Plays one script on one main window; owned by the window, so it lives as long as the window."""
+
     def __init__(self, win, script: dict):
         super().__init__(win)
         self.win, self.ctl = win, win.ctl
@@ -97,7 +90,7 @@ class ScriptRunner(QObject):
             ctl.set_color(int(step["region"]), step["rgb"])
         elif op == "random":
             region = int(step["region"])
-            ctl.set_overrides(ctl.random_overrides(region, int(step["seed"])), "Random style")
+            ctl.random_style(region, int(step["seed"]))
         elif op == "undo":
             win.undo()
         elif op == "redo":
@@ -129,5 +122,20 @@ class ScriptRunner(QObject):
             QApplication.instance().quit()
 
 
-def install(win, script_path: str) -> ScriptRunner:
+def install(win, script_path: str | Path) -> ScriptRunner:
+    """Read the JSON script at ``script_path`` and attach a runner for it to ``win``."""
     return ScriptRunner(win, json.loads(Path(script_path).read_text(encoding="utf-8")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``SCRIPT.json`` followed by the editor's own arguments; returns the editor's exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: python -m benchmarks.scripted_user SCRIPT.json [editor arguments]", file=sys.stderr)
+        return 2
+    script, rest = argv[0], argv[1:]
+    return app.run(rest, on_window=lambda win: install(win, script))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

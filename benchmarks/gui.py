@@ -1,0 +1,85 @@
+"""``facepaint bench --gui``: how the editor's UI thread copes while the model works, measured offscreen
+on the real window, worker and engine.
+
+``gui_bench()`` brushes strokes onto the canvas through mouse events and, while each stroke's
+regenerate runs in the worker, repaints the canvas from the UI thread at display rate. The report:
+
+* ``paint_event_ms_median`` / ``paint_event_ms_max``: UI-thread milliseconds per canvas paint event
+  during a regenerate (this is what decides whether the editor stutters);
+* ``stroke_to_result_ms`` (and ``_max``): from releasing a stroke to its result being on screen;
+* also the handling time per mouse move, the model's own render time, the device and resolution.
+
+It takes keyword arguments or a launcher-style argument list
+(``--bundle DIR --photo FILE --device cpu|cuda --strokes N``); the soak is in ``benchmarks.soak``.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from benchmarks.harness import harness, options
+
+FRAME_S = 1 / 60  # repaint like a 60 Hz display while a regenerate runs
+
+
+def gui_bench(argv=None, photo=None, **kw) -> dict:
+    """Measure UI-thread paint time during regenerates and the stroke-to-result latency."""
+    o = options(argv, **({"photo": photo} if photo is not None else {}), **kw)
+    strokes = int(o.get("strokes", 6))
+    with harness(o) as h:
+        ctl, canvas, client = h.ctl, h.canvas, h.client
+        shown_at: list[float] = []
+        ctl.resultChanged.connect(
+            lambda: shown_at.append(time.perf_counter()) if ctl.result_is_current else None
+        )
+        busy_paints: list[float] = []
+        move_ms: list[float] = []
+        latency: list[float] = []
+        render_ms: list[float] = []
+        for i in range(strokes):
+            h.stroke(i, move_ms)
+            shown_at.clear()
+            released = time.perf_counter()  # the release above queued the stroke's final render
+            end = released + h.timeout_s
+            last_paint = 0.0
+            while not shown_at:
+                now = time.perf_counter()
+                if now > end:
+                    raise TimeoutError("GUI benchmark: a stroke's result never arrived")
+                if client.busy and now - last_paint >= FRAME_S:
+                    last_paint = now
+                    canvas.paint_times.clear()
+                    canvas.repaint()  # a synchronous paint event on the UI thread, at most 60 per second
+                    busy_paints.extend(canvas.paint_times)
+                h.app.processEvents()
+                time.sleep(0.001)
+            latency.append((shown_at[0] - released) * 1000.0)
+            if ctl.last_render_ms is not None:
+                render_ms.append(ctl.last_render_ms)
+        if not busy_paints:  # the model finished before a paint could overlap it: plain paints
+            for _ in range(10):
+                canvas.paint_times.clear()
+                canvas.repaint()
+                busy_paints.extend(canvas.paint_times)
+        return {
+            "paint_event_ms_median": round(statistics.median(busy_paints), 3),
+            "paint_event_ms_max": round(max(busy_paints), 3),
+            "stroke_to_result_ms": round(statistics.median(latency), 1),
+            "stroke_to_result_ms_max": round(max(latency), 1),
+            "paint_events_measured": len(busy_paints),
+            "mouse_move_ms_median": round(statistics.median(move_ms), 3),
+            "mouse_move_ms_max": round(max(move_ms), 3),
+            "render_ms_median": round(statistics.median(render_ms), 1) if render_ms else None,
+            "strokes": strokes,
+            "resolution": h.R,
+            "device": client.device_label,
+            "window": "{}x{} offscreen".format(*o.get("size", (1400, 900))),
+        }
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(gui_bench(sys.argv[1:]), indent=2))
