@@ -37,6 +37,7 @@ from PySide6.QtCore import QLockFile, QStandardPaths
 
 from editor.history import base_of, state_digest
 from editor.settings import APPLICATION, ORGANISATION
+from engine.atomicio import atomic_write, sync_folder
 from engine.session import session_doc
 
 AUTOSAVE_FORMAT = "facepaint-autosave"
@@ -158,13 +159,9 @@ class _Syncer(threading.Thread):
                 (fd, folder), self.due = self.target, None
             try:
                 os.fsync(fd)
-                dfd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
             except OSError:
                 pass  # closed meanwhile, or a file system without fsync: the next poke tries again
+            sync_folder(folder)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -345,9 +342,8 @@ class Autosave:
                 "digest": state_digest(doc.state),
             },
         }
-        tmp = folder / f".{SNAPSHOT}.tmp"
-        tmp.write_text(json.dumps(snap, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, folder / SNAPSHOT)
+        # atomic but not fsynced: the UI thread never waits for the disk (the syncer fsyncs the folder)
+        atomic_write(folder / SNAPSHOT, json.dumps(snap, separators=(",", ":")), "autosave snapshot", sync=False)
         self._close_journal()
         jtmp = folder / f".{JOURNAL}.tmp"
         fd = os.open(jtmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)

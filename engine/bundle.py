@@ -13,7 +13,6 @@ import dataclasses
 import importlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from engine import labels
+from engine.atomicio import atomic_write
 
 FORMAT_VERSION = 1
 
@@ -100,21 +100,6 @@ def network_type(net: nn.Module) -> str:
     return name
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_bundle(
     path: str | os.PathLike,
     nets: dict[str, nn.Module],
@@ -134,9 +119,9 @@ def save_bundle(
         tname = network_type(net)
         cfg = _config_to_json(net.cfg)
         state = {k: v.detach().to("cpu").contiguous() for k, v in net.state_dict().items()}
-        _atomic_write_bytes(out / f"{name}.safetensors", save(state))
-        _atomic_write_bytes(
-            out / f"{name}.json", json.dumps({"type": tname, "config": cfg}, indent=2).encode()
+        atomic_write(out / f"{name}.safetensors", save(state), "bundle weights", BundleError)
+        atomic_write(
+            out / f"{name}.json", json.dumps({"type": tname, "config": cfg}, indent=2), "bundle config", BundleError
         )
         entries[name] = {"type": tname, "config": f"{name}.json", "weights": f"{name}.safetensors"}
     meta = {
@@ -148,7 +133,7 @@ def save_bundle(
     }
     if extra_meta:
         meta.update({k: v for k, v in extra_meta.items() if k not in meta})
-    _atomic_write_bytes(out / "bundle.json", json.dumps(meta, indent=2).encode())
+    atomic_write(out / "bundle.json", json.dumps(meta, indent=2), "bundle manifest", BundleError)
     return out
 
 

@@ -5,8 +5,8 @@ the file was (format, mode, bit depth, stored size). 16-bit files are scaled to 
 grayscale, palette, CMYK and alpha images are all turned into plain RGB. The pixel count is checked from
 the header before any pixel is decoded, so a forged "20000×20000" header costs nothing.
 
-Writes are atomic: a temporary file in the target folder, ``fsync``, then ``os.replace``; on any failure
-the temporary file is removed and the target is left as it was.
+Writes are atomic (:func:`engine.atomicio.atomic_write`): a temporary file in the target folder, ``fsync``,
+then ``os.replace``; on any failure the temporary file is removed and the target is left as it was.
 
 Masks (8-bit PNGs of class ids 0..18) are read and written by the functions re-exported from
 :mod:`engine.maskio`.
@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from engine.atomicio import atomic_write
 from engine.maskio import (  # noqa: F401  (mask IO and shared helpers live there; re-exported here)
     ImageError,
     MaskError,
-    atomic_write,
     check_readable,
     load_mask,
     save_mask,
@@ -370,4 +370,4 @@ def save_image(
     def write(f) -> None:
         img.save(f, format=fmt, **params)
 
-    atomic_write(p, write, "image")
+    atomic_write(p, write, "image", ImageError)

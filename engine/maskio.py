@@ -4,27 +4,24 @@ Masks are 8-bit single-channel PNGs of class ids 0..18 (the order of :mod:`engin
 forgiving where the meaning is unambiguous (gray RGB, the label palette's exact colours, palette indices)
 and strict everywhere else. Use these through :mod:`engine.imageio`, which re-exports them.
 
-Writes are atomic: a temporary file in the target folder, ``fsync``, then ``os.replace``; on failure the
-temporary file is removed and the target is left as it was.
+Writes are atomic (:func:`engine.atomicio.atomic_write`): a temporary file in the target folder, ``fsync``,
+then ``os.replace``; on failure the temporary file is removed and the target is left as it was.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from engine import labels
+from engine.atomicio import atomic_write
 
 #: Masks larger than this are refused from the header (a 256² mask is 65 536 pixels).
 MAX_MASK_PIXELS = 100_000_000
-_UMASK = os.umask(0o022)  # read the process umask once (setting it is not thread-safe later)
-os.umask(_UMASK)
 
 
 class ImageError(ValueError):
@@ -50,49 +47,6 @@ def check_readable(p: Path, what: str, error: type[ImageError] = ImageError) -> 
     if st.st_size == 0:
         raise error(f"{what} file {p} is empty (0 bytes)")
     return int(st.st_size)
-
-
-def atomic_write(p: Path, write: Callable, what: str, error: type[ImageError] = ImageError) -> None:
-    """Write via ``write(fileobj)`` into a temp file next to ``p``, fsync, then rename over ``p``.
-
-    Nothing is left behind on failure: the temp file is removed and an existing ``p`` is untouched.
-    """
-    folder = p.parent if str(p.parent) else Path(".")
-    if p.is_dir():
-        raise error(f"cannot save {what} to {p}: it is a folder")
-    if not folder.is_dir():
-        raise error(f"cannot save {what} to {p}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as e:
-        raise error(
-            f"cannot save {what} to {p}: folder {folder} is not writable ({e.strerror or e})"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, p)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, ImageError):
-            raise
-        if isinstance(e, (OSError, ValueError, KeyError, TypeError)):
-            raise error(f"cannot save {what} to {p}: {getattr(e, 'strerror', None) or e}") from None
-        raise
-    try:  # make the rename itself durable (best effort; not possible on every platform)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
 
 
 # ---------------------------------------------------------------------------------------------- masks

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from engine.atomicio import atomic_write
 from engine.face import Alignment
 from engine.faceengine import EngineError, FaceEngine, PreparedImage
 from engine.imageio import ImageError, load_image
@@ -42,26 +41,6 @@ def photo_sha256(rgb: np.ndarray) -> str:
 
 
 _sha256 = photo_sha256
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise EngineError(f"cannot write {path}: folder {path.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise EngineError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _portable_path(p: str, base: Path | None) -> str:
@@ -105,7 +84,7 @@ def write_session_file(path, engine: FaceEngine, prep: PreparedImage, state: Edi
         ref = engine.reference(rid)
         refs[rid] = {"path": ref.source, "sha256": ref.sha256 or photo_sha256(ref.photo.rgb), "aligned": ref.aligned}
     doc = session_doc(prep, state, refs, base=path.resolve().parent)
-    _atomic_write_text(path, json.dumps(doc, indent=1))
+    atomic_write(path, json.dumps(doc, indent=1), "session", EngineError)
 
 
 def _load_checked(path: Path, sha: str, what: str):

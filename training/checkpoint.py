@@ -28,6 +28,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from engine.atomicio import atomic_write
+
 __all__ = ["EMA", "save_checkpoint", "load_checkpoint", "latest_checkpoint", "CheckpointError"]
 
 
@@ -181,9 +183,7 @@ def save_checkpoint(
     (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
-    pointer_tmp = root / ".latest.txt.tmp"
-    pointer_tmp.write_text(final.name + "\n", encoding="utf-8")
-    os.replace(pointer_tmp, root / "latest.txt")
+    atomic_write(root / "latest.txt", final.name + "\n", "the latest-checkpoint pointer", CheckpointError)
     if keep > 0:
         for old in sorted(root.glob("step_*"))[:-keep]:
             if old != final:
