@@ -35,9 +35,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QStandardPaths
 
-from editor.history import base_of, state_digest
 from editor.settings import APPLICATION, ORGANISATION
 from engine.atomicio import atomic_write, sync_folder
+from engine.history import base_of, state_digest
 from engine.session import session_doc
 
 AUTOSAVE_FORMAT = "facepaint-autosave"

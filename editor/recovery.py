@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from editor.autosave import AUTOSAVE_FORMAT, AUTOSAVE_VERSION, JOURNAL, SNAPSHOT
-from editor.history import HISTORY_LIMIT, History, HistoryError, op_from_record, state_digest
+from engine.history import HISTORY_LIMIT, History, HistoryError, op_from_record, state_digest
 from engine.limits import parse_json
 from engine.session import (
     EngineError,

@@ -35,6 +35,7 @@ __all__ = [
     "Edit",
     "RefFacts",
     "brush",
+    "clear_free_regions",
     "color",
     "face_swap",
     "fill",
@@ -197,6 +198,10 @@ def free_region(state: EditState, region_mask, ref: RefFacts) -> EditState:
     if region_mask.shape != state.mask.shape:
         raise StateError(f"free region is {region_mask.shape}, expected {state.mask.shape}")
     return state.with_free_region(FreeRegion.from_mask(ref.id, region_mask))
+
+
+def clear_free_regions(state: EditState) -> EditState:
+    return replace(state, free_regions=())
 
 
 def settings(state: EditState, **kw) -> EditState:

@@ -1,13 +1,12 @@
-"""What the engine keeps per opened image (`PreparedImage`) and its user-facing error (`EngineError`).
-
-They live apart from :mod:`engine.faceengine` so that :mod:`engine.rendering`, which the engine builds on,
-can use them without importing the engine. :mod:`engine.faceengine` and :mod:`engine.session` re-export
-both.
-"""
+"""What the engine keeps per opened image (`PreparedImage`, with its typed render cache), the
+references it has prepared (`ReferenceStore`), and its user-facing error (`EngineError`)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -15,11 +14,55 @@ import torch
 from engine.face import Alignment
 from engine.imageio import LoadedImage
 
-__all__ = ["EngineError", "PreparedImage"]
+__all__ = ["LRU", "EngineError", "ImageCache", "PreparedImage", "ReferenceStore"]
+
+V = TypeVar("V")
+
+UNEDITED_RENDERS = 4  # unedited renders kept per image (one per mask / harmoniser variant)
+COLOR_STYLES = 64  # encoded colour-edit styles kept per image
 
 
 class EngineError(Exception):
     """A user-facing engine failure. ``str()`` is a readable one-line message."""
+
+
+class LRU(Generic[V]):
+    """A bounded map that drops its least recently used entry when full."""
+
+    def __init__(self, capacity: int):
+        self.capacity = int(capacity)
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], V]) -> V:
+        """The value for ``key``, made (and kept) on a miss."""
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = make()
+        self._items[key] = value
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+        return value
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+@dataclass
+class ImageCache:
+    """Per-image results the renderer reuses. Each kind is bounded on its own, so many colour edits
+    never push out the unedited render."""
+
+    photo_lab: np.ndarray | None = None  # Lab of the crop
+    unedited: LRU[np.ndarray] = field(default_factory=lambda: LRU(UNEDITED_RENDERS))  # Lab renders
+    color_styles: LRU[torch.Tensor] = field(default_factory=lambda: LRU(COLOR_STYLES))
+    detail: tuple[Any, Any] | None = None  # (EditState, engine.detail.DetailResult) of the last render
 
 
 @dataclass
@@ -34,7 +77,7 @@ class PreparedImage:
     aligned: bool = True
     source: str = ""
     sha256: str = ""  # of the full photo's pixels; set for references, whose full photo is dropped
-    _cache: dict = field(default_factory=dict, repr=False)
+    cache: ImageCache = field(default_factory=ImageCache, repr=False)
 
     @property
     def face_found(self) -> bool:
@@ -43,3 +86,27 @@ class PreparedImage:
     @property
     def status(self) -> str:
         return self.alignment.status
+
+
+class ReferenceStore:
+    """The references an engine has prepared, by id, the least recently used dropped past ``capacity``."""
+
+    def __init__(self, capacity: int = 48):
+        self.capacity = capacity
+        self._refs: OrderedDict[str, PreparedImage] = OrderedDict()
+
+    def add(self, prep: PreparedImage) -> str:
+        self._refs[prep.id] = prep
+        self._refs.move_to_end(prep.id)
+        while len(self._refs) > self.capacity:
+            self._refs.popitem(last=False)
+        return prep.id
+
+    def get(self, ref_id: str) -> PreparedImage:
+        try:
+            return self._refs[ref_id]
+        except KeyError:
+            raise EngineError(f"reference {ref_id} is not loaded; add it to the gallery first") from None
+
+    def __contains__(self, ref_id: str) -> bool:
+        return ref_id in self._refs

@@ -1,5 +1,4 @@
-"""Rendering and compositing of edit states: the part of :class:`engine.faceengine.FaceEngine` that turns a
-state into a crop and into the full-size photo.
+"""Rendering of edit states: the crop-size result and the full-size photo (`Renderer`).
 
 Composite modes (``EditState.composite``):
 
@@ -7,7 +6,7 @@ Composite modes (``EditState.composite``):
   is moved by the low-frequency difference between the edited and the unedited render (same mask, same
   noise seed), keeping its own texture; where the mask changed, colour- and grain-matched generated
   pixels are blended in with a multi-band blend. The unedited render is cached per (image, mask bytes,
-  harmoniser variant) on the prepared image, so dragging a slider pays for one generator pass, not two;
+  harmoniser variant) in the image's cache, so dragging a slider pays for one generator pass, not two;
   a mask stroke with no style edits needs no unedited render at all. Export carries the change into the
   full-size photo as a Lab delta (:func:`engine.composite.paste_detail`), so the photo's full-resolution
   detail survives.
@@ -20,34 +19,48 @@ An unedited state (no style edits, the parsed mask) renders and exports as the p
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 import numpy as np
 import torch
 
 from engine import composite, detail
+from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import NUM_CLASSES
-from engine.prepared import EngineError, PreparedImage
-from engine.state import EditState, Override
+from engine.networks import Networks, image_tensor, mask_tensor, to_uint8
+from engine.prepared import LRU, EngineError, PreparedImage, ReferenceStore
+from engine.state import EditState
+from engine.styles import StyleResolver, is_noop
 
 FEATHER_PX = 3.0
-UNEDITED_CACHE = 4  # unedited renders kept per image (one per mask / harmoniser variant)
+MSCA_FEATURES = 4  # MSCA feature maps kept (per exemplar and target mask)
 
-__all__ = ["FEATHER_PX", "CompositeMixin"]
+__all__ = ["FEATHER_PX", "Renderer", "edited_regions"]
 
 
-class CompositeMixin:
-    """Rendering for FaceEngine. Relies on its ``generate``, ``own_style``, ``_run``, ``_mask_tensor``,
-    ``_msca_nets``, ``_msca_extra`` and ``generator``."""
+def _key(mask: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(mask).tobytes()).hexdigest()
 
-    @staticmethod
-    def edited_regions(state: EditState) -> list[int]:
-        """Classes whose override changes their style (an untuned "own" override changes nothing)."""
-        return [r for r, ov in state.overrides if not _is_noop(ov)]
 
+def edited_regions(state: EditState) -> list[int]:
+    """Classes whose override changes their style (an untuned "own" override changes nothing)."""
+    return [r for r, ov in state.overrides if not is_noop(ov)]
+
+
+class Renderer:
+    """Generates and composites states for one engine: its networks, styles and references."""
+
+    def __init__(self, nets: Networks, styles: StyleResolver, refs: ReferenceStore, device, autocast: bool):
+        self.nets = nets
+        self.styles = styles
+        self.refs = refs
+        self.device = device
+        self.autocast = autocast
+        self._msca: LRU[torch.Tensor] = LRU(MSCA_FEATURES)
+
+    # --- regions --------------------------------------------------------------------------------
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
         return (
-            not self.edited_regions(state)
+            not edited_regions(state)
             and not state.free_regions
             and state.composite in ("changed", "raw")
             and np.array_equal(state.mask, prep.parsed_mask)
@@ -56,7 +69,7 @@ class CompositeMixin:
     def styled_region(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """Pixels whose style changed (edited classes of the state's mask, free regions): bool [R,R]."""
         region = np.zeros(state.mask.shape, bool)
-        ids = self.edited_regions(state)
+        ids = edited_regions(state)
         if ids:
             region |= np.isin(state.mask, ids)
         for fr in state.free_regions:
@@ -69,40 +82,84 @@ class CompositeMixin:
             return np.ones(state.mask.shape, bool)
         return (state.mask != prep.parsed_mask) | self.styled_region(prep, state)
 
+    # --- generation -----------------------------------------------------------------------------
+    def _mask(self, mask: np.ndarray) -> torch.Tensor:
+        return mask_tensor(mask, self.device)
+
+    def _exemplar(self, prep: PreparedImage, state: EditState) -> PreparedImage:
+        """MSCA's exemplar: the reference the state uses most, or the photo itself."""
+        counts: dict[str, int] = {}
+        for _, o in state.overrides:
+            if o.ref:
+                counts[o.ref] = counts.get(o.ref, 0) + 1
+        return self.refs.get(max(counts, key=counts.get)) if counts else prep
+
+    def _msca_features(self, exemplar: PreparedImage, mask: np.ndarray) -> torch.Tensor:
+        def make() -> torch.Tensor:
+            ex = (image_tensor(exemplar.crop, self.device), self._mask(exemplar.parsed_mask))
+            return msca_features(self.nets, self._mask(mask), *ex)
+
+        return self._msca.get((exemplar.id, _key(mask)), make)
+
+    def harmonised(self, prep: PreparedImage, state: EditState, s_t, s_r, edited, pasted) -> Harmonised:
+        """The state's harmoniser (:func:`engine.harmonise.harmonise`) on one image's styles."""
+        features = None
+        if state.harmonizer == "msca" and edited.any():
+            features = self._msca_features(self._exemplar(prep, state), state.mask)
+        return harmonise(
+            self.nets, state.harmonizer, s_t[None], s_r[None], torch.as_tensor(pasted)[None],
+            alpha=state.alpha, edited=torch.as_tensor(edited)[None], features=features,
+        )
+
+    def _run(self, h: Harmonised, mask_t: torch.Tensor) -> np.ndarray:
+        with torch.autocast("cuda", enabled=self.autocast):
+            return to_uint8(Harmonised(h.styles.float(), h.generator, h.extra).generate(mask_t))
+
+    @torch.inference_mode()
+    def generate(self, prep: PreparedImage, state: EditState) -> np.ndarray:
+        """The raw generated crop for the state (no compositing)."""
+        r = self.styles.resolve(prep, state)
+        h = self.harmonised(prep, state, r.own, r.composed, r.edited, r.pasted)
+        m = self._mask(state.mask)
+        img = self._run(h, m)
+        for fr in state.free_regions:
+            ref = self.refs.get(fr.ref)
+            ref_styles = torch.stack(
+                [ref.styles[c] if ref.present[c] else h.styles[0, c] for c in range(NUM_CLASSES)]
+            )
+            alt = self._run(Harmonised(ref_styles[None], h.generator, h.extra), m)
+            img = composite.blend_crop(img, alt, composite.feather(fr.mask(), FEATHER_PX))
+        return img
+
     @torch.inference_mode()
     def generate_unedited(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The state's mask rendered with the photo's own styles, through the same generator (and, for
         MSCA, spatial features of the photo itself) as :meth:`generate` uses for the state."""
-        m = self._mask_tensor(state.mask)
-        s_t = torch.stack([self.own_style(prep, r) for r in range(NUM_CLASSES)])
-        if state.harmonizer == "msca" and self.edited_regions(state):
-            msca, gen = self._msca_nets()
-            extra = self._msca_extra(prep, state.mask, msca) * float(min(state.alpha, 1.0))
-            return self._run(gen, m, s_t, extra)
-        return self._run(self.generator, m, s_t, None)
+        s_t = self.styles.own_styles(prep)
+        h = Harmonised(s_t[None], self.nets.need("generator"))
+        if state.harmonizer == "msca" and edited_regions(state):
+            extra = self._msca_features(prep, state.mask) * float(min(state.alpha, 1.0))
+            h = Harmonised(s_t[None], self.nets.need("generator_msca"), extra)
+        return self._run(h, self._mask(state.mask))
 
+    # --- compositing ----------------------------------------------------------------------------
     def _unedited_lab(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """Lab of :meth:`generate_unedited`, cached per (mask bytes, harmoniser variant) on the image."""
-        msca = state.harmonizer == "msca" and bool(self.edited_regions(state))
+        msca = state.harmonizer == "msca" and bool(edited_regions(state))
         variant = ("msca", float(min(state.alpha, 1.0))) if msca else ("plain",)
-        key = (hashlib.sha1(state.mask.tobytes()).hexdigest(), variant)
-        cache = prep._cache.setdefault("unedited", OrderedDict())
-        if key not in cache:
-            cache[key] = composite.rgb_to_lab(self.generate_unedited(prep, state))
-            while len(cache) > UNEDITED_CACHE:
-                cache.popitem(last=False)
-        cache.move_to_end(key)
-        return cache[key]
+        return prep.cache.unedited.get(
+            (_key(state.mask), variant), lambda: composite.rgb_to_lab(self.generate_unedited(prep, state))
+        )
 
     @staticmethod
     def _photo_lab(prep: PreparedImage) -> np.ndarray:
-        if "photo_lab" not in prep._cache:
-            prep._cache["photo_lab"] = composite.rgb_to_lab(prep.crop)
-        return prep._cache["photo_lab"]
+        if prep.cache.photo_lab is None:
+            prep.cache.photo_lab = composite.rgb_to_lab(prep.crop)
+        return prep.cache.photo_lab
 
     def detail_result(self, prep: PreparedImage, state: EditState) -> detail.DetailResult:
         """The detail-preserving composite of the state (the last one is cached on the image)."""
-        hit = prep._cache.get("detail")
+        hit = prep.cache.detail
         if hit is not None and (hit[0] is state or hit[0].same_as(state)):
             return hit[1]
         reshape = state.mask != prep.parsed_mask
@@ -120,7 +177,7 @@ class CompositeMixin:
             photo_lab=self._photo_lab(prep),
             unedited_lab=self._unedited_lab(prep, state) if styled.any() else None,
         )
-        prep._cache["detail"] = (state, res)
+        prep.cache.detail = (state, res)
         return res
 
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:
@@ -146,7 +203,7 @@ class CompositeMixin:
             if crop_result is None:
                 res = self.detail_result(prep, state)
             else:
-                hit = prep._cache.get("detail")
+                hit = prep.cache.detail
                 if hit is not None and hit[0].same_as(state) and np.array_equal(hit[1].rgb, crop_result):
                     res = hit[1]
             if res is None:  # a crop from elsewhere: carry its difference from the photo's crop
@@ -169,8 +226,3 @@ class CompositeMixin:
         else:
             w = composite.feather(region, FEATHER_PX)
         return composite.paste_back(prep.photo.rgb, crop_result, w, prep.alignment.matrix)
-
-
-def _is_noop(ov: Override) -> bool:
-    """An override that leaves the region's style as it is (the photo's own, untuned)."""
-    return ov.kind == "own" and not ov.tuned

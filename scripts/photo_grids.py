@@ -88,34 +88,35 @@ def _interleaved(fns: dict, runs: int) -> dict:
 
 def _edit_timings(s: EditSession, runs: int) -> dict:
     """Render and export timings of one edit in raw and changed mode (changed: unedited render cached or not)."""
-    cache = s.prepared._cache
+    cache, renderer = s.prepared.cache, s.engine.renderer
 
-    def run(mode: str, full: bool = False, drop: tuple = ()):
+    def run(mode: str, full: bool = False, drop_unedited: bool = False):
         def fn():
             s.set_composite(mode)
-            for key in ("detail", *drop):
-                cache.pop(key, None)
+            cache.detail = None
+            if drop_unedited:
+                cache.unedited.clear()
             return s.render_full() if full else s.render()
 
         return fn
 
     def composite_only():  # the detail composite on a cached generator output and unedited render
         s.set_composite("changed")
-        cache.pop("detail", None)
-        return s.engine.detail_result(s.prepared, s.state)
+        cache.detail = None
+        return renderer.detail_result(s.prepared, s.state)
 
-    gen = s.engine.generate(s.prepared, s.state)
-    s.engine.generate = lambda prep, state: gen  # instance attribute: only for composite_only
+    gen = renderer.generate(s.prepared, s.state)
+    renderer.generate = lambda prep, state: gen  # instance attribute: only for composite_only
     try:
         composite_ms = _interleaved({"composite_changed_ms": composite_only}, runs)
     finally:
-        del s.engine.generate
+        del renderer.generate
     return composite_ms | _interleaved(
         {
             "generate_ms": lambda: s.engine.generate(s.prepared, s.state),
             "render_raw_ms": run("raw"),
             "render_changed_cached_ms": run("changed"),
-            "render_changed_uncached_ms": run("changed", drop=("unedited",)),
+            "render_changed_uncached_ms": run("changed", drop_unedited=True),
             "export_raw_ms": run("raw", full=True),
             "export_changed_ms": run("changed", full=True),
         },
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(_label(_row(tiles, max(R, 256)), name))
         f = _edit_timings(s, a.runs)
         figures["edits"][name] = f
-    figures["generator_pass_ms"] = _ms(lambda: engine.generate_unedited(prep, s.state), a.runs)
+    figures["generator_pass_ms"] = _ms(lambda: engine.renderer.generate_unedited(prep, s.state), a.runs)
     width = max(r.shape[1] for r in rows)
     sheet = np.vstack(
         [np.pad(r, ((0, 6), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]

@@ -42,8 +42,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.harmonise import harmonise
 from engine.labels import COLORS, NAMES, NUM_CLASSES
 from engine.models.mrsa import compose_reference
+from engine.networks import Networks
 from training.config import ConfigError, HelpRequested, parse_config
 from training.losses import psnr, region_mean_abs_error, ssim
 from training.stages.common import EVAL_SEED_LIMIT, images_to_tensor
@@ -156,6 +158,7 @@ def evaluate(
     dev, res = bundle.device, bundle.resolution
     nets = bundle.nets
     enc, gen = nets.get("encoder"), nets.get("generator")
+    the = Networks(**{k: v for k, v in nets.items() if k in Networks.__dataclass_fields__})
     parser, scorer = nets.get("parser"), nets.get("harmony")
     report: dict = {
         k: None
@@ -181,9 +184,12 @@ def evaluate(
         report["recon_psnr"] = _mean(psnr(y, faces.image))
         report["recon_ssim"] = _mean(ssim(y, faces.image, reduce=False))
         report["recon_error_by_region"] = _region_errors(y, faces)
-        if "msca" in nets and "generator_msca" in nets:
-            extra = nets["msca"](faces.mask, enc.pyramid(faces.image), faces.mask)
-            y_m = nets["generator_msca"](faces.mask, s, extra=extra, noise_seed=0)
+        if the.has("msca") and the.has("generator_msca"):  # the face as its own exemplar
+            everything = torch.ones(s.shape[:2], dtype=torch.bool, device=dev)
+            y_m = harmonise(
+                the, "msca", s, s, ~everything, edited=everything,
+                target_mask=faces.mask, exemplar=(faces.image, faces.mask),
+            ).generate(faces.mask)
             report["recon_psnr_msca"] = _mean(psnr(y_m, faces.image))
         present = faces.mask.flatten(2).sum(2) > 0
         other = torch.roll(s, 1, 0)
@@ -222,12 +228,13 @@ def evaluate(
         edited &= present_t & present_s
         s_t, s_src = enc(tgt.image, tgt.mask), enc(src.image, src.mask)
         s_r = compose_reference(s_t, s_src, edited)
-        outs = {"off": gen(tgt.mask, s_r, noise_seed=0)}
-        if "mrsa" in nets:
-            outs["mrsa"] = gen(tgt.mask, nets["mrsa"](s_t, s_r), noise_seed=0)
-        if "msca" in nets and "generator_msca" in nets:
-            extra = nets["msca"](tgt.mask, enc.pyramid(src.image), src.mask)
-            outs["msca"] = nets["generator_msca"](tgt.mask, s_r, extra=extra, noise_seed=0)
+        # every harmoniser exactly as the editor runs it (engine.harmonise): the transferred rows are the
+        # pasted ones, the source face is MSCA's exemplar
+        outs = {}
+        for name, needs in (("off", ()), ("mrsa", ("mrsa",)), ("msca", ("msca", "generator_msca"))):
+            if all(the.has(n) for n in needs):
+                h = harmonise(the, name, s_t, s_r, edited, target_mask=tgt.mask, exemplar=(src.image, src.mask))
+                outs[name] = h.generate(tgt.mask)
         region = (tgt.mask * edited[:, :, None, None]).sum(1, keepdim=True).clamp(0, 1)
         for name, img in outs.items():
             errs = []

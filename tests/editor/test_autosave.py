@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from editor.autosave import JOURNAL, LOCK, SNAPSHOT, data_dir, find_orphans
-from editor.history import (
+from editor.recovery import read_autosave
+from engine import maskops
+from engine.history import (
     HISTORY_LIMIT,
     CompactDelta,
     FreeOp,
@@ -28,8 +30,6 @@ from editor.history import (
     op_from_record,
     state_digest,
 )
-from editor.recovery import read_autosave
-from engine import maskops
 from engine.labels import INDEX
 from engine.session import EditState, FreeRegion, Override, SessionFileError
 from tests.editor.conftest import wait_idle

@@ -19,6 +19,7 @@ from engine.composite import (
 from engine.detail import band_sigma, detail_composite, pyramid_levels, reshape_band
 from engine.face import manual_alignment
 from engine.imageio import load_image, save_image
+from engine.rendering import Renderer
 from engine.session import EditSession, FaceEngine, StateError
 from engine.state import EditState, Override
 from tests.engine.session_fixtures import LayoutParser
@@ -274,13 +275,13 @@ def test_raw_mode_is_the_plain_feathered_blend(session, engine):
 
 def test_unedited_render_is_cached_across_a_slider_drag(session, engine, monkeypatch):
     calls = []
-    real = FaceEngine.generate_unedited
+    real = Renderer.generate_unedited
 
     def counting(self, prep, state):
         calls.append(1)
         return real(self, prep, state)
 
-    monkeypatch.setattr(FaceEngine, "generate_unedited", counting)
+    monkeypatch.setattr(Renderer, "generate_unedited", counting)
     for eta in (0.5, 1.0, 1.5, 2.0):
         session.tune("hair", 4, eta)
         session.render()

@@ -188,8 +188,10 @@ def test_mrsa_changes_only_pasted_rows(tiny_bundle, photos):
     session.color("u_lip", "#ff0000")
     session.random_style("skin", 4)
     session.set_harmonizer("mrsa", 1.0)
-    s_t, s_r, edited = engine.resolve(session.prepared, session.state)
-    out, _, _ = engine._harmonised(session.prepared, session.state, s_t, s_r, edited)
+    r = engine.resolve(session.prepared, session.state)
+    s_r = r.composed
+    h = engine.renderer.harmonised(session.prepared, session.state, r.own, s_r, r.edited, r.pasted)
+    out = h.styles[0]
     changed = (out != s_r).any(dim=1)
     assert changed[INDEX["hair"]] and changed[INDEX["skin"]]
     assert not changed[INDEX["u_lip"]]

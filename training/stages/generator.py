@@ -42,8 +42,10 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from engine.harmonise import harmonise
 from engine.models.layers import region_pool
 from engine.models.mrsa import compose_reference
+from engine.networks import Networks
 from training.config import TrainConfig
 from training.discriminators import DiscriminatorConfig, MultiScaleDiscriminator
 from training.loop import Stage
@@ -171,14 +173,20 @@ class GeneratorStage(Stage):
     def _encoder(self):
         return self.frozen["encoder"] if self.msca else self.nets["encoder"]
 
+    @property
+    def _msca_nets(self) -> Networks:
+        return Networks(encoder=self.frozen["encoder"], msca=self.nets["msca"],
+                        generator_msca=self.nets["generator_msca"], source="the msca stage")
+
     def _generate(self, mask, styles, exemplar=None, noise_seed=None):
         """The stage's generator on ``mask`` and ``styles``; msca: exemplar = (image, one-hot mask)."""
         if not self.msca:
             return self.nets["generator"](mask, styles, noise_seed=noise_seed)
-        with torch.no_grad():
-            pyr = self.frozen["encoder"].pyramid(exemplar[0])
-        extra = self.nets["msca"](mask, pyr, exemplar[1])
-        return self.nets["generator_msca"](mask, styles, extra=extra, noise_seed=noise_seed)
+        # the engine's MSCA path (engine.harmonise), every row edited and none pasted
+        edited = torch.ones(styles.shape[:2], dtype=torch.bool, device=styles.device)
+        h = harmonise(self._msca_nets, "msca", styles, styles, ~edited, edited=edited,
+                      target_mask=mask, exemplar=exemplar)
+        return h.generate(mask, noise_seed=noise_seed)
 
     def _recon_terms(self, y, x):
         cfg = self.cfg
