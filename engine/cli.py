@@ -115,6 +115,12 @@ def apply_edit(session, edit: dict, base: Path) -> None:
         session.reset_region(region())
     else:
         raise CliError(f"unknown edit op {op!r}")
+    done = session.last_edit
+    if op == "transfer" and done is not None and done.skipped:
+        from engine.edits import missing_text
+
+        print(f"note: the reference has no {missing_text(done.skipped)}; those regions keep their style",
+              file=sys.stderr)
 
 
 def script_path(v: str, base: Path, what: str) -> Path:

@@ -100,8 +100,9 @@ class EditSession:
 
     def apply(self, new: EditState | edits.Edit, text: str = "") -> EditState:
         """Make ``new`` (a state, or an edit's outcome) the current state, as one undo step."""
+        self.last_edit = new if isinstance(new, edits.Edit) else None
         if isinstance(new, edits.Edit):
-            self.last_edit, new = new, new.state
+            new = new.state
         op = op_between(self.state, new, text)
         if op is not None:
             self.history.push(op)

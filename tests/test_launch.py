@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from launch import main as launch
+from facepaint_launch import main as launch
 
 
 @pytest.fixture
@@ -45,6 +45,6 @@ def test_dispatch(calls, capsys, argv, expected):
 def test_headless_commands_do_not_load_qt():
     import subprocess
 
-    code = "import sys; import launch.main; assert 'PySide6' not in sys.modules and 'editor' not in sys.modules"
+    code = "import sys; import facepaint_launch.main; assert 'PySide6' not in sys.modules and 'editor' not in sys.modules"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

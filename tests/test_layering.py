@@ -19,7 +19,7 @@ def test_import_contracts_hold():
 
 
 def test_ruff_clean():
-    r = subprocess.run([_tool("ruff"), "check", "engine", "editor", "training", "benchmarks", "launch", "tests",
+    r = subprocess.run([_tool("ruff"), "check", "engine", "editor", "training", "benchmarks", "facepaint_launch", "tests",
                         "scripts"],
                        cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
