@@ -180,12 +180,7 @@ class FreeOp(Op):
         return replace(state, free_regions=self.new if forward else self.old)
 
     def _fields(self):
-        def js(frs):
-            return [
-                {"ref": f.ref, "shape": list(f.shape), "bits": base64.b64encode(f.bits).decode()} for f in frs
-            ]
-
-        return {"old": js(self.old), "new": js(self.new)}
+        return {"old": [f.to_json() for f in self.old], "new": [f.to_json() for f in self.new]}
 
     def refs(self):
         return {f.ref for f in self.old + self.new}
@@ -227,22 +222,6 @@ def _b64(v, what: str, limit: int) -> bytes:
 
 def _override(v):
     return None if v is None else Override.from_json(v)
-
-
-def _free_list(v, shape) -> tuple[FreeRegion, ...]:
-    if not isinstance(v, list) or len(v) > 256:
-        raise HistoryError("free regions must be a list (at most 256)")
-    out = []
-    for f in v:
-        if not isinstance(f, dict) or not isinstance(f.get("ref"), str) or not 0 < len(f["ref"]) <= 128:
-            raise HistoryError("a free region needs a reference id")
-        if f.get("shape") != list(shape):
-            raise HistoryError("a free region's shape differs from the mask's")
-        bits = _b64(f.get("bits"), "a free region's bits", 4 * shape[0] * shape[1])
-        if len(bits) != (shape[0] * shape[1] + 7) // 8:
-            raise HistoryError("a free region's bits have the wrong length")
-        out.append(FreeRegion(f["ref"], bits, tuple(shape)))
-    return tuple(out)
 
 
 def op_from_record(rec, shape: tuple[int, int]) -> Op:
@@ -288,7 +267,8 @@ def op_from_record(rec, shape: tuple[int, int]) -> Op:
             probe.with_settings(**old), probe.with_settings(**new)  # validates names and values
             return SettingsOp(text, old, new)
         if t == "free":
-            return FreeOp(text, _free_list(rec.get("old"), shape), _free_list(rec.get("new"), shape))
+            free = FreeRegion.list_from_json
+            return FreeOp(text, free(rec.get("old"), shape), free(rec.get("new"), shape))
     except StateError as e:
         raise HistoryError(str(e)) from None
     raise HistoryError(f"unknown history entry type {str(t)[:40]!r}")

@@ -156,6 +156,33 @@ class FreeRegion:
         n = self.shape[0] * self.shape[1]
         return np.unpackbits(np.frombuffer(self.bits, np.uint8), count=n).reshape(self.shape).astype(bool)
 
+    def to_json(self) -> dict:
+        return {"ref": self.ref, "shape": list(self.shape), "bits": base64.b64encode(self.bits).decode("ascii")}
+
+    @staticmethod
+    def list_from_json(items, shape: tuple[int, int]) -> tuple[FreeRegion, ...]:
+        """Free regions saved by :meth:`to_json` (session files, undo records), checked against the
+        mask ``shape``."""
+        if not isinstance(items, list) or len(items) > 256:
+            raise StateError("'free_regions' must be a list (at most 256)")
+        out = []
+        for f in items:
+            if not isinstance(f, dict) or not isinstance(f.get("ref"), str) or not 0 < len(f["ref"]) <= 128:
+                raise StateError("a free region needs a reference id (a short string)")
+            if f.get("shape") != list(shape):
+                raise StateError("a free region's shape differs from the mask's")
+            raw = f.get("bits")
+            if not isinstance(raw, str) or len(raw) > 4 * shape[0] * shape[1] + 1024:
+                raise StateError("a free region's bits must be a base64 string")
+            try:
+                bits = base64.b64decode(raw, validate=True)
+            except (ValueError, TypeError):
+                raise StateError("a free region's bits are not valid base64") from None
+            if len(bits) != (shape[0] * shape[1] + 7) // 8:
+                raise StateError("a free region's bits have the wrong length")
+            out.append(FreeRegion(f["ref"], bits, (int(shape[0]), int(shape[1]))))
+        return tuple(out)
+
 
 def _readonly(mask: np.ndarray) -> np.ndarray:
     m = np.array(mask, dtype=np.uint8, copy=True)
@@ -245,10 +272,7 @@ class EditState:
             "harmonizer": self.harmonizer,
             "alpha": self.alpha,
             "composite": self.composite,
-            "free_regions": [
-                {"ref": f.ref, "shape": list(f.shape), "bits": base64.b64encode(f.bits).decode("ascii")}
-                for f in self.free_regions
-            ],
+            "free_regions": [f.to_json() for f in self.free_regions],
         }
 
     @classmethod
@@ -264,25 +288,7 @@ class EditState:
             if name not in NAMES:
                 raise StateError(f"unknown region {name!r} in overrides")
             overrides.append((NAMES.index(name), Override.from_json(o)))
-        frs = d.get("free_regions", [])
-        if not isinstance(frs, list) or len(frs) > 256:
-            raise StateError("'free_regions' must be a list (at most 256)")
-        free = []
-        for f in frs:
-            if not isinstance(f, dict) or not isinstance(f.get("ref"), str) or not 0 < len(f["ref"]) <= 128:
-                raise StateError("a free region needs a reference id (a short string)")
-            shp = f.get("shape")
-            if shp != list(mask.shape):
-                raise StateError("a free region's shape differs from the mask's")
-            if not isinstance(f.get("bits"), str):
-                raise StateError("a free region's bits must be a base64 string")
-            try:
-                bits = base64.b64decode(f["bits"], validate=True)
-            except (ValueError, TypeError):
-                raise StateError("a free region's bits are not valid base64") from None
-            if len(bits) != (mask.size + 7) // 8:
-                raise StateError("a free region's bits have the wrong length")
-            free.append(FreeRegion(f["ref"], bits, tuple(mask.shape)))
+        free = FreeRegion.list_from_json(d.get("free_regions", []), mask.shape)
         return cls(
             mask=mask,
             overrides=tuple(overrides),

@@ -187,6 +187,7 @@ def test_mrsa_changes_only_pasted_rows(tiny_bundle, photos):
     session.transfer(ref, ["hair"])
     session.color("u_lip", "#ff0000")
     session.random_style("skin", 4)
+    drawn = set(session.last_edit.regions)
     session.set_harmonizer("mrsa", 1.0)
     r = engine.resolve(session.prepared, session.state)
     s_r = r.composed
@@ -196,7 +197,6 @@ def test_mrsa_changes_only_pasted_rows(tiny_bundle, photos):
     assert changed[INDEX["hair"]] and changed[INDEX["skin"]]
     assert not changed[INDEX["u_lip"]]
     # the random draw covers skin's whole RSM group (as present in the mask): exactly those rows and hair
-    drawn = set(session.last_edit.regions)
     assert INDEX["skin"] in drawn and INDEX["u_lip"] not in drawn
     assert set(torch.nonzero(changed).flatten().tolist()) == drawn | {INDEX["hair"]}
     session.set_harmonizer("off", 1.0)
