@@ -24,26 +24,8 @@ from engine import edits
 from engine.history import op_between
 from engine.labels import DISPLAY_NAMES, INDEX, NUM_CLASSES
 from engine.maskops import MaskDelta
-from engine.session import EditState, EngineError, Override, StateError
+from engine.session import EditState, EngineError, StateError
 from engine.state import MAX_SEED
-
-
-def describe_override(ov: Override | None, ref_names: dict[str, str] | None = None) -> str:
-    """A short human description of a region's style."""
-    if ov is None:
-        return "Own style (from the photo)"
-    names = ref_names or {}
-    tune = f", fine-tuned {ov.tune_eta:+.1f}" if ov.tuned else ""
-    if ov.kind == "reference":
-        return f"From reference {names.get(ov.ref, ov.ref[:8])}{tune}"
-    if ov.kind == "interp":
-        return f"{ov.t:.0%} towards {names.get(ov.ref, ov.ref[:8])}{tune}"
-    if ov.kind == "color":
-        r, g, b = ov.rgb
-        return f"Colour #{r:02x}{g:02x}{b:02x}{tune}"
-    if ov.kind == "random":
-        return f"Random style, seed {ov.seed}{tune}"
-    return f"Own style{tune}"
 
 
 @dataclass(frozen=True)
@@ -329,7 +311,8 @@ class EditorController(ReferenceEdits, QObject):
         return random.randint(0, 999_999)
 
     def tune(self, region: int, seed: int, eta: float, *, preview: bool = False) -> None:
-        self._edit(edits.tune, int(region), seed, eta, text=f"Fine-tune {DISPLAY_NAMES[region]}", preview=preview)
+        text = f"Fine-tune {DISPLAY_NAMES[region]}"
+        self._edit(edits.tune, int(region), seed, eta, text=text, preview=preview)
 
     def blend_reference(self, region: int) -> jobs.RefInfo | None:
         """The reference a blend of ``region`` moves towards: the one it already blends towards when
@@ -344,8 +327,8 @@ class EditorController(ReferenceEdits, QObject):
         if ref is None or not ref.present[region]:
             return  # no reference yet, or it has nothing of this region to blend towards
         t = float(min(max(t, 0.0), 1.0))
-        self._edit(edits.interpolate, int(region), ref, t, text=f"Blend {DISPLAY_NAMES[region]} {round(t * 100)} %",
-                   preview=preview)
+        text = f"Blend {DISPLAY_NAMES[region]} {round(t * 100)} %"
+        self._edit(edits.interpolate, int(region), ref, t, text=text, preview=preview)
 
     def reset_region(self, region: int) -> None:
         self._edit(edits.reset, int(region), text=f"Reset {DISPLAY_NAMES[region]} style")

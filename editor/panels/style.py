@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from editor.controller import describe_override
 from editor.panels.legend import swatch
 from engine.labels import DISPLAY_NAMES
 from engine.session import Override
@@ -44,6 +43,24 @@ COMPOSITES = (
     ("Generated pixels", "raw"),
     ("Whole face", "whole"),
 )
+
+
+def describe_override(ov: Override | None, ref_names: dict[str, str] | None = None) -> str:
+    """A short human description of a region's style."""
+    if ov is None:
+        return "Own style (from the photo)"
+    names = ref_names or {}
+    tune = f", fine-tuned {ov.tune_eta:+.1f}" if ov.tuned else ""
+    if ov.kind == "reference":
+        return f"From reference {names.get(ov.ref, ov.ref[:8])}{tune}"
+    if ov.kind == "interp":
+        return f"{ov.t:.0%} towards {names.get(ov.ref, ov.ref[:8])}{tune}"
+    if ov.kind == "color":
+        r, g, b = ov.rgb
+        return f"Colour #{r:02x}{g:02x}{b:02x}{tune}"
+    if ov.kind == "random":
+        return f"Random style, seed {ov.seed}{tune}"
+    return f"Own style{tune}"
 
 
 class StylePanel(QWidget):
