@@ -23,7 +23,9 @@ from torch import nn
 from engine import labels
 from engine.atomicio import atomic_write
 
-FORMAT_VERSION = 1
+#: 2: left and right are the subject's (engine.labels.LR_PAIRS). Format-1 bundles, trained with ``l_*``
+#: on the image's left, are converted when loaded (engine.sides).
+FORMAT_VERSION = 2
 
 #: Network type name -> (module, class, config class). The only classes a bundle may instantiate.
 NETWORK_TYPES: dict[str, tuple[str, str, str]] = {
@@ -128,7 +130,7 @@ def save_bundle(
         "format": "facepaint-bundle",
         "format_version": FORMAT_VERSION,
         "resolution": int(resolution),
-        "labels": {"schema": "celebamask-hq-19", "names": list(labels.NAMES)},
+        "labels": {"schema": "celebamask-hq-19", "names": list(labels.NAMES), "sides": "subject"},
         "networks": entries,
     }
     if extra_meta:
@@ -279,6 +281,8 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device | None = Non
             raise BundleError(f"{folder / 'bundle.json'}: bad network name {name!r}")
         net = _build_network(folder, name)
         _load_weights(net, folder / f"{name}.safetensors")
+        if version < 2:
+            _swap_sides(net, folder / f"{name}.json")
         net.eval().requires_grad_(False)
         nets[name] = net.to(choice.device)
     return Bundle(
@@ -290,6 +294,15 @@ def load_bundle(path: str | os.PathLike, device: str | torch.device | None = Non
         resolution=resolution,
         autocast=choice.is_cuda,
     )
+
+
+def _swap_sides(net: nn.Module, where: Path) -> None:
+    from engine.sides import swap_sides
+
+    try:
+        swap_sides(net)
+    except TypeError as e:
+        raise BundleError(f"{where}: this format-1 network cannot be converted to today's left/right: {e}") from None
 
 
 def default_bundle_path() -> Path:

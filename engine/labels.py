@@ -41,7 +41,7 @@ DISPLAY_NAMES: tuple[str, ...] = (
     "Skin",
     "Nose",
     "Glasses",
-    "Left eye",
+    "Left eye",  # the subject's left (image right), see LR_PAIRS
     "Right eye",
     "Left brow",
     "Right brow",
@@ -86,6 +86,46 @@ COLORS: np.ndarray = np.array(
 
 #: Name -> id.
 INDEX: dict[str, int] = {n: i for i, n in enumerate(NAMES)}
+
+# --- left and right ------------------------------------------------------------------------------
+#: Left and right are the *subject's*, as CelebAMask-HQ labels them (and so facexlib's BiSeNet, SEAN and
+#: MaskGAN): ``l_eye``, ``l_brow`` and ``l_ear`` are the subject's left eye, brow and ear, which a
+#: frontal photo shows on the image's RIGHT. On real CelebAMask-HQ label maps the ``l_eye`` centroid sits
+#: at about 0.6 of the width. Every reader, the corpus renderer and the legend follow this.
+LR_PAIRS: tuple[tuple[int, int], ...] = ((4, 5), (6, 7), (8, 9))  # (l_*, r_*)
+
+#: Which side of a frontal image each side class lies on: +1 = the image's right, -1 = its left.
+IMAGE_SIDE: dict[int, int] = {c: s for pair in LR_PAIRS for c, s in zip(pair, (1, -1), strict=True)}
+
+#: class id -> the class it becomes in the mirror image (l_eye <-> r_eye, ...); the rest map to
+#: themselves. Index with a label map to mirror its names (flip the pixels separately).
+MIRROR: np.ndarray = np.arange(NUM_CLASSES, dtype=np.uint8)
+for _l, _r in LR_PAIRS:
+    MIRROR[_l], MIRROR[_r] = _r, _l
+
+
+def swap_left_right(mask: np.ndarray) -> np.ndarray:
+    """The same label map with every left class renamed right and back (pixels stay where they are):
+    converts a mask drawn in the opposite convention."""
+    m = np.asarray(mask)
+    return MIRROR[m.astype(np.intp)] if m.size else m.copy()
+
+
+def mirrored_convention(mask: np.ndarray) -> bool | None:
+    """True when a frontal mask puts the ``l_*`` classes on the image's LEFT (the opposite convention),
+    False when it follows ours, None when it cannot tell (no pair with both sides present)."""
+    m = np.asarray(mask)
+    votes = 0
+    xs = np.arange(m.shape[1])[None, :] if m.ndim == 2 else None
+    if xs is None:
+        return None
+    for left, right in LR_PAIRS:
+        a, b = m == left, m == right
+        if a.any() and b.any():
+            xl = float((xs * a).sum() / a.sum())
+            xr = float((xs * b).sum() / b.sum())
+            votes += 1 if xl < xr else -1
+    return None if votes == 0 else votes > 0
 
 #: Region mapping groups for RSM (paper 000): related classes get one mapping network, so that
 #: e.g. both eyes, or the face skin, nose, ears and neck, stay coherent when sampled at random.

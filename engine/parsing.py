@@ -69,19 +69,9 @@ class Parser(Protocol):
         ...
 
 
-def _flip_permutation() -> np.ndarray:
-    """Class id -> the id it becomes in a mirrored image (``l_x`` <-> ``r_x`` when both exist)."""
-    perm = np.arange(labels.NUM_CLASSES)
-    for i, name in enumerate(labels.NAMES):
-        for a, b in (("l_", "r_"), ("r_", "l_")):
-            if name.startswith(a) and (b + name[2:]) in labels.INDEX:
-                perm[i] = labels.INDEX[b + name[2:]]
-    assert (perm[perm] == np.arange(labels.NUM_CLASSES)).all()
-    return perm
-
-
-#: Left/right swap table derived from ``labels.NAMES`` (l_lip is the lower lip and has no partner).
-FLIP_PERMUTATION: np.ndarray = _flip_permutation()
+#: Class id -> its id in the mirror image (``engine.labels.MIRROR``: l_eye <-> r_eye, l_brow <-> r_brow,
+#: l_ear <-> r_ear; l_lip is the lower lip and has no partner).
+FLIP_PERMUTATION: np.ndarray = labels.MIRROR.astype(np.int64)
 
 
 def mirror_averaged(logits_fn, x: torch.Tensor) -> torch.Tensor:

@@ -226,10 +226,10 @@ def test_lapa_mapping(tmp_path):
     expected = {
         0: "background",
         1: "skin",
-        2: "l_brow",
-        3: "r_brow",
-        4: "l_eye",
-        5: "r_eye",
+        2: "r_brow",  # LaPa's left is the image's left: the subject's right (engine.labels.LR_PAIRS)
+        3: "l_brow",
+        4: "r_eye",
+        5: "l_eye",
         6: "nose",
         7: "u_lip",
         8: "mouth",
@@ -239,6 +239,7 @@ def test_lapa_mapping(tmp_path):
     assert [NAMES[v] for v in LAPA_TO_OURS] == [expected[k] for k in range(11)]
     swapped = LaPa(root, "train", 8, swap_lr=True, fit="stretch")[0].label
     assert (swapped == ID["r_brow"]).sum() == (got == ID["l_brow"]).sum()
+    assert np.array_equal(swapped == ID["l_eye"], got == ID["r_eye"])
     bad = root / "train" / "labels" / "b.png"
     _png(root / "train" / "images" / "b.jpg", _photo(8, 33))
     _png(bad, np.full((8, 33), 12, np.uint8))  # not a LaPa id

@@ -20,7 +20,8 @@ which is ours) next to the images. Looked for, in order: ``labels_dir`` if given
 
 **Splits**: as in the literature (SEAN, MaskGAN), ids 0..27,999 are ``train`` and 28,000..29,999
 ``test``; ``all`` is everything. Images are resized to ``size`` (area), labels nearest-neighbour.
-Left/right: the dataset's ``l_*`` classes are used as they are (see ``training/data/lapa.py``).
+Left/right: the dataset's ``l_*`` classes are the subject's left, as ours (``engine.labels.LR_PAIRS``);
+the few maps drawn mirrored are renamed (``fix_mirrored``, see ``sample.fix_sides``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from training.data.sample import (
     DatasetError,
     FileDataset,
     Sample,
+    fix_sides,
     read_image,
     read_label,
     resize_pair,
@@ -110,6 +112,7 @@ class CelebAMaskHQ(FileDataset):
         labels_dir=None,
         priority=PRIORITY,
         fit: str = "crop",
+        fix_mirrored: bool = True,
     ):
         if split not in ("train", "test", "val", "all"):
             raise ValueError(f"split must be train, test, val or all, got {split!r}")
@@ -117,6 +120,7 @@ class CelebAMaskHQ(FileDataset):
         if not root.is_dir():
             raise DatasetError(f"CelebAMask-HQ folder not found: {root}")
         self.root, self.priority, self.fit = root, tuple(priority), fit
+        self.fix_mirrored = fix_mirrored
         bad = [p for p in self.priority if p not in PART_NAMES]
         if bad:
             raise ValueError(f"unknown part(s) in priority: {bad}")
@@ -187,5 +191,9 @@ class CelebAMaskHQ(FileDataset):
                 item[2] if self.form == "combined" else img_path,
                 f"image {iw}x{ih}, label {lw}x{lh}",
             )
+        fixed = False
+        if self.fix_mirrored:
+            label, fixed = fix_sides(label)
         image, label = resize_pair(image, label, self.size, self.fit)
-        return Sample(image, label, {"id": i, "dataset": "celebamask-hq"}, f"celebamask-hq:{i}")
+        attrs = {"id": i, "dataset": "celebamask-hq", "sides_fixed": fixed}
+        return Sample(image, label, attrs, f"celebamask-hq:{i}")

@@ -2,7 +2,8 @@
 
 ``LabeledFolder(root)``: ``root/images/<stem>.{jpg,jpeg,png,webp,bmp}`` with ``root/labels/<stem>.png``
 (single-channel class ids in our order, 0..18, the same size as the image). Images without a label
-file are skipped and counted.
+file are skipped and counted. A label map whose left and right classes sit on the wrong sides of the
+face is renamed to our convention (``fix_mirrored``, on by default; ``sample.fix_sides``).
 
 ``PhotoFolder(root, parser=...)``: any images under ``root`` (recursively); each is squared, resized
 and passed to ``parser(rgb uint8 HxWx3) -> label map`` (any callable, e.g. a wrapped face parser).
@@ -30,6 +31,7 @@ from training.data.sample import (
     FileDataset,
     Sample,
     fit_square,
+    fix_sides,
     read_image,
     read_label,
     resize_pair,
@@ -71,6 +73,7 @@ class LabeledFolder(FileDataset):
         image_dir: str = "images",
         label_dir: str = "labels",
         fit: str = "crop",
+        fix_mirrored: bool = True,
     ):
         _check_split(split)
         root = Path(root)
@@ -89,7 +92,7 @@ class LabeledFolder(FileDataset):
                 items.append((Path(e.path), lab_dir / f"{stem}.png"))
         if not items:
             raise DatasetError(f"no images for split {split!r} in {img_dir}")
-        self.fit = fit
+        self.fit, self.fix_mirrored = fit, fix_mirrored
         super().__init__(items, size, f"folder:{root} ({split})")
 
     def load(self, item) -> Sample:
@@ -102,8 +105,11 @@ class LabeledFolder(FileDataset):
                 lab_path,
                 f"image {image.shape[1]}x{image.shape[0]}, label {label.shape[1]}x{label.shape[0]}",
             )
+        fixed = False
+        if self.fix_mirrored:
+            label, fixed = fix_sides(label)
         image, label = resize_pair(image, label, self.size, self.fit)
-        return Sample(image, label, {"dataset": "folder"}, f"folder:{img_path.stem}")
+        return Sample(image, label, {"dataset": "folder", "sides_fixed": fixed}, f"folder:{img_path.stem}")
 
 
 class PhotoFolder(FileDataset):

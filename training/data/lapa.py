@@ -5,10 +5,10 @@ LaPa   meaning          ours
 =====  ===============  ==============
 0      background       0 background
 1      skin             1 skin
-2      left eyebrow     6 l_brow
-3      right eyebrow    7 r_brow
-4      left eye         4 l_eye
-5      right eye        5 r_eye
+2      left eyebrow     7 r_brow
+3      right eyebrow    6 l_brow
+4      left eye         5 r_eye
+5      right eye        4 l_eye
 6      nose             2 nose
 7      upper lip        11 u_lip
 8      inner mouth      10 mouth
@@ -25,10 +25,10 @@ as "unknown" so a loss with ``ignore_index=255`` skips it (the labels then leave
 only use it with such a loss).
 
 **Left/right.** LaPa's labels come from its 106-point landmarks, which are numbered from the image's
-left, so "left eye" is the eye on the image's left (the subject's right). Our synthetic corpus uses the
-same convention (``l_*`` on the image's left), so the default maps left to left. CelebAMask-HQ's
-convention could not be checked here; if a mix of datasets shows l/r disagreeing, pass
-``swap_lr=True`` to flip LaPa's.
+left, so LaPa's "left eye" is the eye on the image's left: the subject's RIGHT eye. Our labels follow
+CelebAMask-HQ (``engine.labels.LR_PAIRS``: ``l_*`` is the subject's left, on the image's right), so
+by default LaPa's left classes become our ``r_*`` and its right ones our ``l_*``. ``swap_lr=True``
+maps them name for name instead, for a copy of LaPa whose labels were already mirrored.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ LAPA_TO_OURS = np.array(
         for n in (
             "background",
             "skin",
+            "r_brow",  # LaPa's "left" is the image's left: the subject's right
             "l_brow",
-            "r_brow",
-            "l_eye",
             "r_eye",
+            "l_eye",
             "nose",
             "u_lip",
             "mouth",

@@ -11,13 +11,20 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from engine.labels import INDEX, NUM_CLASSES
+from engine.labels import MIRROR, NUM_CLASSES, mirrored_convention, swap_left_right
 
-#: Classes that swap under a horizontal flip.
-_LR_PAIRS = (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear"))
+#: Label LUT of a horizontal flip: left and right classes swap (engine.labels.MIRROR).
 FLIP_LUT = np.arange(256, dtype=np.uint8)
-for _a, _b in _LR_PAIRS:
-    FLIP_LUT[INDEX[_a]], FLIP_LUT[INDEX[_b]] = INDEX[_b], INDEX[_a]
+FLIP_LUT[: len(MIRROR)] = MIRROR
+
+
+def fix_sides(label: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A real label map with its left and right classes on the wrong sides of the face (about 6 % of
+    CelebAMask-HQ's maps are drawn mirrored) renamed to follow ``engine.labels.LR_PAIRS``; returns
+    (label, whether it was renamed). Maps the test cannot judge are kept as they are."""
+    if mirrored_convention(label):
+        return swap_left_right(label).astype(np.uint8), True
+    return label, False
 
 
 @dataclass

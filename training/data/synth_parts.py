@@ -7,8 +7,8 @@ exact at any size. Besides the label map, ``rasterize`` returns the pixel positi
 shading stages need (eye centres, lid curves, lens rims, cheeks, hair crown...).
 
 Painter's order (later overwrites earlier): back hair, neck, clothes, necklace, ears, skin, earrings,
-nose, glasses, eyes, brows, lips and inner mouth, glasses arms, front hair, hat. Left/right: ``l_*``
-classes are on the image's left (the viewer's left), see ``training/data/lapa.py``.
+nose, glasses, eyes, brows, lips and inner mouth, glasses arms, front hair, hat. Left/right are the
+subject's (``engine.labels.LR_PAIRS``): ``l_*`` classes are drawn on the image's right (s = +1).
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def rasterize(g: Geometry, size: int) -> Raster:
 
     # -- ears, skin, earrings
     ears, ear_px = [], []
-    for s, cls in ((-1, ids["l_ear"]), (1, ids["r_ear"])):
+    for s, cls in ((-1, ids["r_ear"]), (1, ids["l_ear"])):
         ear = ellipse(g.cx + s * lobe, g.ear_y, g.ear_w, g.ear_h, 16, rot=-s * 0.12, expo=2.2)
         ear[:, 1] -= (ear[:, 1] < g.ear_y) * 0.004  # fuller top
         fill(L, xf(ear, -0.6), cls)
@@ -213,7 +213,7 @@ def rasterize(g: Geometry, size: int) -> Raster:
 
     # -- eyes
     eyes = []
-    for s, cls, (ex, ey) in zip((-1, 1), (ids["l_eye"], ids["r_eye"]), eye_c, strict=True):
+    for s, cls, (ex, ey) in zip((-1, 1), (ids["r_eye"], ids["l_eye"]), eye_c, strict=True):
         ca, sa = math.cos(g.eye_tilt), math.sin(g.eye_tilt)
         outer = (ex + s * g.eye_w * ca, ey - g.eye_w * sa)
         inner = (ex - s * g.eye_w * ca, ey + g.eye_w * sa)
@@ -247,7 +247,7 @@ def rasterize(g: Geometry, size: int) -> Raster:
         )
 
     # -- brows
-    for s, cls in ((-1, ids["l_brow"]), (1, ids["r_brow"])):
+    for s, cls in ((-1, ids["r_brow"]), (1, ids["l_brow"])):
         p0 = (g.cx + s * g.brow_in, g.brow_y + 0.006)
         p2 = (g.cx + s * g.brow_out, g.brow_y + 0.01)
         p1 = (g.cx + s * (g.brow_in + g.brow_out) * 0.55, g.brow_y - 2 * g.brow_arch)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.labels import INDEX, NAMES
+from engine.labels import MIRROR
 from training.config import TrainConfig
 from training.dist import mix_seed
 from training.loop import Stage
@@ -38,17 +38,8 @@ from training.stages.common import (
 __all__ = ["ParserStageConfig", "ParserStage", "augment", "FLIP_LUT"]
 
 
-def _flip_lut() -> np.ndarray:
-    lut = np.arange(len(NAMES), dtype=np.uint8)
-    for i, n in enumerate(NAMES):
-        if n.startswith("l_") and "r_" + n[2:] in INDEX:
-            j = INDEX["r_" + n[2:]]
-            lut[i], lut[j] = j, i
-    return lut
-
-
-#: Class id -> its mirror image's class id (left eye <-> right eye, ...).
-FLIP_LUT = _flip_lut()
+#: Class id -> its mirror image's class id (left eye <-> right eye, ...): engine.labels.MIRROR.
+FLIP_LUT = MIRROR
 
 
 @dataclass
