@@ -15,6 +15,7 @@ from pathlib import Path
 
 from editor.autosave import AUTOSAVE_FORMAT, AUTOSAVE_VERSION, JOURNAL, SNAPSHOT
 from engine.history import HISTORY_LIMIT, History, HistoryError, op_from_record, state_digest
+from engine.labels import swap_left_right
 from engine.limits import parse_json
 from engine.session import (
     EngineError,
@@ -22,6 +23,7 @@ from engine.session import (
     check_session_header,
     load_references,
     read_session_doc,
+    session_version,
 )
 
 MAX_AUTOSAVE_BYTES = 256 * 2**20
@@ -67,7 +69,7 @@ def read_autosave(engine, folder: Path) -> Restored:
     doc = parse_json(_read(snap, "autosave"), where, SessionFileError)
     check_session_header(doc, where, fmt=AUTOSAVE_FORMAT, version=AUTOSAVE_VERSION, kind="autosave")
     session = doc.get("session")
-    prep, base = read_session_doc(session, folder, engine, where=where)
+    prep, base = read_session_doc(session, folder, engine, where=where, rename_sides=False)
     refs = dict(session.get("references") or {})
     R = engine.resolution
     hist = doc.get("history")
@@ -101,6 +103,13 @@ def read_autosave(engine, folder: Path) -> Restored:
         session["photo"]["sha256"],
     )
     _replay(engine, folder / JOURNAL, out, seq)
+    if session_version(session) < 2:  # saved when l_* meant the image's left: rename what was restored
+        h = out.history
+        out.prepared = engine.prepare(
+            prep.photo, alignment=prep.alignment, parsed_mask=swap_left_right(prep.parsed_mask)
+        )
+        out.history = History(h.base.sides_renamed(), [op.sides_renamed() for op in h.ops], h.index,
+                              limit=HISTORY_LIMIT)
     return out
 
 

@@ -64,7 +64,7 @@ def _float(text: str, what: str) -> float:
 
 def apply_edit(session, edit: dict, base: Path) -> None:
     """One edit of an edit script (also the form each CLI flag is turned into)."""
-    from engine.imageio import load_mask
+    from engine.imageio import read_mask
 
     if not isinstance(edit, dict) or not isinstance(edit.get("op"), str):
         raise CliError(f"each edit needs an 'op' string, got {edit!r}"[:200])
@@ -83,7 +83,10 @@ def apply_edit(session, edit: dict, base: Path) -> None:
         return v
 
     if op == "mask":
-        session.set_mask(load_mask(ref_path("path"), session.state.mask.shape))
+        mask, note = read_mask(ref_path("path"), session.state.mask.shape)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+        session.set_mask(mask)
     elif op == "transfer":
         session.transfer(str(ref_path()), edit.get("regions") or [region()])
     elif op == "swap":

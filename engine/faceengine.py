@@ -17,8 +17,9 @@ import torch
 
 from engine import labels
 from engine.bundle import Bundle, BundleError
-from engine.face import Alignment, detect_and_align, manual_alignment, whole_image_alignment
+from engine.face import Alignment, crop_with_matrix, detect_and_align, manual_alignment, whole_image_alignment
 from engine.imageio import ImageError, LoadedImage, load_image
+from engine.maskops import resample_labels
 from engine.networks import Networks
 from engine.prepared import EngineError, PreparedImage, ReferenceStore
 from engine.rendering import Renderer
@@ -86,6 +87,23 @@ class FaceEngine:
                 raise EngineError(str(e)) from None
         return self._parser
 
+    @property
+    def parse_size(self) -> int:
+        """The crop size the parser reads: the bundle parser's ``parser_resolution`` (it may be
+        trained finer than the generator), else the bundle's resolution."""
+        if self._parser is None or getattr(self._parser, "name", "") == "bundle":
+            return int(self.bundle.meta.get("parser_resolution", self.resolution))
+        return self.resolution
+
+    def _parse(self, rgb: np.ndarray, alignment: Alignment) -> np.ndarray:
+        """The parse of the aligned crop at the bundle's resolution; a parser that reads finer crops
+        gets its own crop from the photo, and its labels are resampled class by class."""
+        size, R = self.parse_size, self.resolution
+        if size == R:
+            return np.asarray(self.parser.parse(alignment.crop), np.uint8)
+        fine = crop_with_matrix(rgb, alignment.matrix * (size / R), size)
+        return resample_labels(np.asarray(self.parser.parse(fine), np.uint8), R)
+
     def encode(self, crop: np.ndarray, mask: np.ndarray) -> torch.Tensor:
         return self.styles.encode(crop, mask)
 
@@ -122,7 +140,7 @@ class FaceEngine:
                 raise EngineError(f"face detection failed: {e}") from None
         crop = alignment.crop
         if parsed_mask is None:
-            parsed_mask = np.asarray(self.parser.parse(crop), np.uint8)
+            parsed_mask = self._parse(img.rgb, alignment)
         if parsed_mask.shape != (R, R):
             raise EngineError(f"parsed mask is {parsed_mask.shape}, expected {(R, R)}")
         styles = self.encode(crop, parsed_mask)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine import maskops
-from engine.labels import NAMES, NUM_CLASSES
+from engine.labels import MIRROR, NAMES, NUM_CLASSES
 from engine.maskops import MaskDelta
 from engine.state import SETTINGS, EditState, FreeRegion, Override, StateError
 
@@ -103,6 +103,10 @@ class Op:
     def refs(self) -> set[str]:
         return set()
 
+    def sides_renamed(self) -> Op:
+        """The same step with left and right classes renamed (see ``EditState.sides_renamed``)."""
+        return self
+
     @property
     def nbytes(self) -> int:
         return 64
@@ -130,6 +134,10 @@ class MaskOp(Op):
     def nbytes(self) -> int:
         return 64 + self.delta.nbytes
 
+    def sides_renamed(self) -> MaskOp:
+        d = self.delta
+        return MaskOp(self.text, CompactDelta(d.box, _pack(MIRROR[d.before()]), _pack(MIRROR[d.after()])))
+
 
 class StyleOp(Op):
     """Overrides of some regions: ``changes`` = ((region, old, new), ...), None = own style."""
@@ -153,6 +161,14 @@ class StyleOp(Op):
 
     def refs(self):
         return {o.ref for _, a, b in self.changes for o in (a, b) if o is not None and o.ref}
+
+    def sides_renamed(self) -> StyleOp:
+        def ren(o):
+            if o is None or o.source_region is None:
+                return o
+            return replace(o, source_region=int(MIRROR[o.source_region]))
+
+        return StyleOp(self.text, [(int(MIRROR[r]), ren(a), ren(b)) for r, a, b in self.changes])
 
 
 class SettingsOp(Op):

@@ -29,6 +29,7 @@ from engine.maskio import (  # noqa: F401  (mask IO and shared helpers live ther
     MaskError,
     check_readable,
     load_mask,
+    read_mask,
     save_mask,
     validate_mask,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "MaskError",
     "load_image",
     "load_mask",
+    "read_mask",
     "save_image",
     "save_mask",
     "validate_mask",

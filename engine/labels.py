@@ -112,18 +112,25 @@ def swap_left_right(mask: np.ndarray) -> np.ndarray:
 
 
 def mirrored_convention(mask: np.ndarray) -> bool | None:
-    """True when a frontal mask puts the ``l_*`` classes on the image's LEFT (the opposite convention),
-    False when it follows ours, None when it cannot tell (no pair with both sides present)."""
+    """True when a face mask puts the ``l_*`` classes on the image's LEFT (the opposite convention),
+    False when it follows ours, None when it cannot tell. A pair votes only when both sides are present
+    and lie apart: their centres more than a tenth of the width apart and further apart than either
+    side's own spread (scattered pixels, as in a noise mask, never vote)."""
     m = np.asarray(mask)
-    votes = 0
-    xs = np.arange(m.shape[1])[None, :] if m.ndim == 2 else None
-    if xs is None:
+    if m.ndim != 2 or not m.size:
         return None
+    xs = np.arange(m.shape[1], dtype=np.float64)
+    votes = 0
     for left, right in LR_PAIRS:
-        a, b = m == left, m == right
-        if a.any() and b.any():
-            xl = float((xs * a).sum() / a.sum())
-            xr = float((xs * b).sum() / b.sum())
+        cols_l, cols_r = (np.count_nonzero(m == c, axis=0) for c in (left, right))
+        nl, nr = cols_l.sum(), cols_r.sum()
+        if not nl or not nr:
+            continue
+        xl, xr = (xs * cols_l).sum() / nl, (xs * cols_r).sum() / nr
+        sl = np.sqrt((cols_l * (xs - xl) ** 2).sum() / nl)
+        sr = np.sqrt((cols_r * (xs - xr) ** 2).sum() / nr)
+        gap = abs(xl - xr)
+        if gap > 0.1 * m.shape[1] and gap > max(sl, sr):
             votes += 1 if xl < xr else -1
     return None if votes == 0 else votes > 0
 

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from engine import labels
 from engine.atomicio import atomic_write
+from engine.labels import mirrored_convention, swap_left_right
 
 #: Masks larger than this are refused from the header (a 256² mask is 65 536 pixels).
 MAX_MASK_PIXELS = 100_000_000
@@ -109,8 +111,20 @@ def _ids_from_colour(rgb: np.ndarray, where: str) -> np.ndarray:
     return ids[inverse.reshape(packed.shape)].astype(np.uint8)
 
 
+#: PNG text key our masks carry: which side ``l_*`` is (``subject``: engine.labels.LR_PAIRS).
+SIDES_KEY = "facepaint-sides"
+
+
 def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a label mask PNG (or any lossless image) -> uint8 H×W of ids 0..18.
+    """:func:`read_mask` without its note."""
+    return read_mask(path, shape)[0]
+
+
+def read_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> tuple[np.ndarray, str]:
+    """Read a label mask PNG (or any lossless image) -> (uint8 H×W of ids 0..18, note).
+
+    A mask that does not say which convention it follows (only ours carry ``SIDES_KEY``) and puts the
+    ``l_*`` classes on the image's left of the face is renamed to ours; the note says so (else "").
 
     Accepts 8-bit gray ids, 16-bit/32-bit gray with values < 19, palette images (indices are ids when
     the colours are not the label palette), RGB whose channels are equal, and RGB drawn exactly in the
@@ -127,6 +141,7 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
             if shape is not None and (h, w) != tuple(shape):  # refused from the header, before decoding
                 raise _mask_problem(where, f"is {w}×{h}, expected {shape[1]}×{shape[0]}")
             im.load()
+            info = dict(im.info)
             mode = im.mode
             if mode == "P":
                 rgb = np.asarray(im.convert("RGB"))
@@ -150,7 +165,13 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> 
         raise _mask_problem(where, "is not an image file") from None
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as e:
         raise _mask_problem(where, f"is corrupt or truncated ({e})") from None
-    return validate_mask(np.array(arr), shape, where=where)
+    m = validate_mask(np.array(arr), shape, where=where)
+    if info.get(SIDES_KEY) != "subject" and mirrored_convention(m):
+        return swap_left_right(m).astype(np.uint8), (
+            f"{p.name} puts its left eye/brow/ear on the image's left; FacePaint's left is the subject's "
+            "(on the image's right), so its left and right classes were swapped"
+        )
+    return m, ""
 
 
 def save_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
@@ -160,4 +181,6 @@ def save_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
         raise MaskError(f"cannot save mask {p}: masks are saved as .png (lossless 8-bit ids)")
     m = validate_mask(mask, where=f"mask for {p}")
     img = Image.fromarray(m, "L")
-    atomic_write(p, lambda f: img.save(f, format="PNG", compress_level=6), "mask", MaskError)
+    meta = PngInfo()
+    meta.add_text(SIDES_KEY, "subject")
+    atomic_write(p, lambda f: img.save(f, format="PNG", compress_level=6, pnginfo=meta), "mask", MaskError)

@@ -165,3 +165,21 @@ def replace(mask: np.ndarray, new: np.ndarray) -> MaskDelta:
     if new.shape != mask.shape:
         raise MaskOpError(f"mask shape {new.shape} differs from {mask.shape}")
     return _delta(mask, new.astype(np.uint8, copy=False))
+
+
+def resample_labels(mask: np.ndarray, size: int) -> np.ndarray:
+    """A label map resized to ``size``×``size`` class by class: each class's coverage is resized
+    (area when shrinking, linear when growing) and every pixel takes the class that covers most of it,
+    so thin parts keep their shape better than with nearest neighbour."""
+    m = np.asarray(mask, np.uint8)
+    if m.shape == (size, size):
+        return m.copy()
+    interp = cv2.INTER_AREA if size < max(m.shape) else cv2.INTER_LINEAR
+    present = np.flatnonzero(np.bincount(m.ravel(), minlength=NUM_CLASSES))
+    best = np.full((size, size), -1.0, np.float32)
+    out = np.zeros((size, size), np.uint8)
+    for c in present:  # only the classes present: a face holds about a dozen
+        cover = cv2.resize((m == c).astype(np.float32), (size, size), interpolation=interp)
+        take = cover > best
+        out[take], best[take] = c, cover[take]
+    return out

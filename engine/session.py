@@ -26,6 +26,7 @@ from engine.sessionfile import (
     read_session_doc,
     read_session_file,
     session_doc,
+    session_version,
     write_session_file,
 )
 from engine.state import EditState, FreeRegion, Override, StateError, parse_color
@@ -51,6 +52,7 @@ __all__ = [
     "recolor",
     "read_session_file",
     "session_doc",
+    "session_version",
     "write_session_file",
 ]
 

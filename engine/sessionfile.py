@@ -14,6 +14,7 @@ from engine.atomicio import atomic_write
 from engine.face import Alignment
 from engine.faceengine import EngineError, FaceEngine, PreparedImage
 from engine.imageio import ImageError, load_image
+from engine.labels import swap_left_right
 from engine.limits import (
     MAX_SESSION_BYTES,
     MAX_SESSION_REFERENCES,
@@ -28,7 +29,8 @@ from engine.state import (
 )
 
 SESSION_FORMAT = "facepaint-session"
-SESSION_VERSION = 1
+#: 2: left and right are the subject's (engine.labels.LR_PAIRS); version-1 files are renamed on load.
+SESSION_VERSION = 2
 
 
 class SessionFileError(EngineError):
@@ -97,6 +99,11 @@ def _load_checked(path: Path, sha: str, what: str):
     return img
 
 
+def session_version(doc) -> int:
+    """The format version of a session document already checked by :func:`check_session_header`."""
+    return int(doc["version"])
+
+
 def check_session_header(doc, where: str, *, fmt: str = SESSION_FORMAT, version: int = SESSION_VERSION,
                          kind: str = "session") -> int:
     """Format and version checks shared by session files and autosaves; returns the version."""
@@ -143,9 +150,13 @@ def read_session_file(path, engine: FaceEngine) -> tuple[PreparedImage, EditStat
     return read_session_doc(doc, path.resolve().parent, engine, where=str(path))
 
 
-def read_session_doc(doc, base: Path, engine: FaceEngine, *, where: str) -> tuple[PreparedImage, EditState]:
-    """Restore from an already parsed session document whose relative paths start at ``base``."""
-    check_session_header(doc, where)
+def read_session_doc(
+    doc, base: Path, engine: FaceEngine, *, where: str, rename_sides: bool = True
+) -> tuple[PreparedImage, EditState]:
+    """Restore from an already parsed session document whose relative paths start at ``base``. A
+    version-1 document (``l_*`` on the image's left) has its masks and regions renamed unless
+    ``rename_sides`` is False (the caller then converts what it restores; see :func:`session_version`)."""
+    version = check_session_header(doc, where)
     p, sha = entry_path(doc.get("photo"), base, "photo", where, SessionFileError)
     photo = _load_checked(p, sha, "photo")
     al = doc.get("alignment")
@@ -161,6 +172,8 @@ def read_session_doc(doc, base: Path, engine: FaceEngine, *, where: str) -> tupl
         state = EditState.from_json(doc.get("state"), (R, R))
     except StateError as e:
         raise SessionFileError(f"{where}: {e}") from None
+    if version < 2 and rename_sides:
+        parsed, state = swap_left_right(parsed), state.sides_renamed()
     try:
         alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=al.get("found", True) is not False,
                                           method=str(al.get("method", "saved"))[:100],

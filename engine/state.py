@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-from engine.labels import NAMES, NUM_CLASSES
+from engine.labels import MIRROR, NAMES, NUM_CLASSES
 from engine.limits import MAX_EMBEDDED_MASK_PIXELS, png_size
 
 OVERRIDE_KINDS = ("reference", "color", "random", "interp", "own")
@@ -253,6 +253,18 @@ class EditState:
 
     def with_free_region(self, fr: FreeRegion | None) -> EditState:
         return replace(self, free_regions=self.free_regions + ((fr,) if fr else ()))
+
+    def sides_renamed(self) -> EditState:
+        """The state with left and right classes renamed (mask and override regions): converts a state
+        saved when ``l_*`` meant the image's left (session format 1) to today's names."""
+        def ren(r):
+            return int(MIRROR[r])
+
+        overrides = tuple(
+            (ren(r), o if o.source_region is None else replace(o, source_region=ren(o.source_region)))
+            for r, o in self.overrides
+        )
+        return replace(self, mask=_readonly(MIRROR[self.mask]), overrides=overrides)
 
     def same_as(self, other: EditState) -> bool:
         return (

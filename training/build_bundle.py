@@ -58,6 +58,10 @@ class BundleBuildConfig:
     budget_minutes: float = field(default=60.0, metadata={"help": "wall-time budget for all stages"})
     tiny: bool = field(default=False, metadata={"help": "tiny nets, 64 px, a few steps (smoke test)"})
     size: int = field(default=128, metadata={"help": "training and bundle resolution (multiple of 32)"})
+    parser_size: int = field(default=0, metadata={"help": "the parser's training and parsing size (0 = --size)"})
+    parser_data: str = field(
+        default="synthetic", metadata={"help": "the parser's corpus, e.g. synthetic*0.4+folder:REAL*0.6"}
+    )
     steps: int = field(default=0, metadata={"help": "steps per stage (0 = as many as the budget allows)"})
     batch_size: int = field(default=0, metadata={"help": "global batch (0 = 8 on CPU, 32 on CUDA)"})
     device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
@@ -124,6 +128,8 @@ def _stage_cfg(run: str, stage: str, bc: BundleBuildConfig, work: Path, minutes:
         tensorboard=not tiny,
         threads=bc.threads or (1 if tiny else 0),
     )
+    if stage == "parser":
+        kw.update(data=bc.parser_data, size=64 if tiny else (bc.parser_size or bc.size))
     if stage == "generator":
         gan = bc.gan == "on" or (bc.gan == "auto" and cuda)
         kw.update(
@@ -230,7 +236,8 @@ def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
                 "budget_min": round(minutes, 2),
                 "images_per_s": round(res.images_per_s, 2),
                 "final": {k: round(v, 5) for k, v in last.items() if k != "step"},
-                "options": {k: getattr(cfg, k) for k in ("lr", "gan_weight", "variant") if hasattr(cfg, k)},
+                "options": {k: getattr(cfg, k) for k in ("lr", "gan_weight", "variant") if hasattr(cfg, k)}
+                | ({"data": cfg.data} if cfg.data != "synthetic" else {}),
             }
         )
     resolution = 64 if bc.tiny else bc.size
@@ -245,7 +252,8 @@ def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
         "train_wall_s": round(train_s, 1),
         "stages": runs,
     }
-    save_bundle(out, nets, resolution=resolution, extra_meta={"training": summary})
+    meta = {"training": summary, "parser_resolution": 64 if bc.tiny else (bc.parser_size or bc.size)}
+    save_bundle(out, nets, resolution=resolution, extra_meta=meta)
     ev_n = 2 if bc.tiny else bc.eval_samples
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads)

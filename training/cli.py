@@ -5,7 +5,8 @@
         under torchrun: torchrun --nproc-per-node 2 -m training.cli generator ...
     facepaint-train render ...                   the synthetic corpus to image/label files
     facepaint-train bundle --out DIR [--budget-minutes M] [--tiny]
-    facepaint-train evaluate --bundle DIR [--out DIR]
+    facepaint-train evaluate --bundle DIR [--out DIR] [--real DIR]
+    facepaint-train align --src DIR --out DIR [--size 256]   real image/label pairs into the editor's frame
     facepaint-train bench <stage> [--steps N] [--ddp]
 
 ``facepaint-train <command> --help`` lists every option of a command.
@@ -22,7 +23,7 @@ from training.loop import STAGES, stage_class
 
 __all__ = ["main"]
 
-COMMANDS = ("render", "bundle", "evaluate", "bench")
+COMMANDS = ("render", "bundle", "evaluate", "bench", "align")
 
 
 def _usage() -> str:
@@ -87,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         from training.evaluate import main as eval_main
 
         return eval_main(rest)
+    if cmd == "align":
+        from training.real import align_main
+
+        return align_main(rest)
     if cmd == "bench":
         from training.bench import main as bench_main
 

@@ -16,7 +16,10 @@ split; training uses seeds from 1,000,000), at the bundle's resolution. Keys of 
   face as its own exemplar: how much of a face the exemplar path carries beyond the region styles.
 - ``recon_error_by_region``: per class of the mask, the RMSE of the reconstruction inside it (0-255)
   and its share of the total squared error: where the PSNR is lost.
-- ``parser_miou``: mean IoU of the parser over the classes present in the ground truth or prediction.
+- ``parser_miou``: mean IoU of the parser over the classes present in the ground truth or prediction,
+  on faces rendered at ``parser_size`` (the bundle's ``parser_resolution``, else its resolution).
+- ``real`` (with ``--real DIR``): per-class IoU of the engine's parse (:func:`engine.parsing.make_parser`)
+  on real image/label pairs aligned as the editor aligns a photo (:mod:`training.real`).
 - ``parser_miou_flip``: the same for the parse as the engine makes it for the bundle parser: the
   probabilities of the face and of its mirror image (left/right classes swapped back) averaged.
 - ``rsm_mcsd`` / ``rsm_mocd``: diversity of random RSM styles inside the edited region (should be high)
@@ -66,6 +69,9 @@ class EvalConfig:
     rsm_draws: int = field(default=4, metadata={"help": "random styles per face and region"})
     first_seed: int = field(default=0, metadata={"help": "first held-out synthetic seed"})
     device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
+    real: str = field(default="", metadata={"help": "real image/label pairs (images/ + labels/) for per-class IoU"})
+    real_split: str = field(default="all", metadata={"choices": ("all", "train", "test")})
+    real_limit: int = field(default=0, metadata={"help": "only the first N real pairs (0 = all)"})
 
     def __post_init__(self) -> None:
         if min(self.samples, self.pairs, self.rsm_faces) < 1 or self.rsm_draws < 2:
@@ -149,6 +155,9 @@ def evaluate(
     first_seed=0,
     device=None,
     grids_dir=None,
+    real=None,
+    real_split="all",
+    real_limit=0,
 ) -> dict:
     """Compute the report for ``bundle_path``; writes ``evaluation.json`` and PNG grids when ``out`` is given."""
     from engine.bundle import load_bundle
@@ -204,11 +213,18 @@ def evaluate(
     if parser is not None:
         from engine.parsing import mirror_averaged
 
-        pred = parser(faces.image).argmax(1)
-        report["parser_miou"] = _miou(pred, faces.label)
-        both = mirror_averaged(parser, faces.image)
-        report["parser_miou_flip"] = _miou(both.argmax(1), faces.label)
-        grids["parser"] = [faces.image, _colour(faces.label), _colour(pred)]
+        p_size = int(bundle.meta.get("parser_resolution", res))  # the size the engine parses at
+        pf = faces if p_size == res else _faces(range(first_seed, first_seed + samples), p_size, dev)
+        pred = parser(pf.image).argmax(1)
+        report["parser_size"] = p_size
+        report["parser_miou"] = _miou(pred, pf.label)
+        both = mirror_averaged(parser, pf.image)
+        report["parser_miou_flip"] = _miou(both.argmax(1), pf.label)
+        grids["parser"] = [pf.image, _colour(pf.label), _colour(pred)]
+        if real:
+            from training.real import real_report
+
+            report["real"], grids["real"] = real_report(bundle, real, split=real_split, limit=real_limit)
 
     if enc is not None and gen is not None:
         t0 = first_seed + samples
@@ -320,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
         rsm_draws=cfg.rsm_draws,
         first_seed=cfg.first_seed,
         device=cfg.device,
+        real=cfg.real or None,
+        real_split=cfg.real_split,
+        real_limit=cfg.real_limit,
     )
     print(json.dumps({k: v for k, v in report.items() if k != "meta"}, indent=2))
     print(f"report: {out / 'evaluation.json'}", file=sys.stderr)

@@ -41,11 +41,18 @@ def goal_rows(report: dict) -> list[tuple[str, float | None, str, bool | None]]:
 
 
 def model_card(summary: dict, report: dict, resolution: int, history: str = "") -> str:
+    real = sorted({r["options"]["data"] for r in summary["stages"] if r.get("options", {}).get("data")})
+    origin = "Trained from scratch by FacePaint's own training code on its procedural synthetic face corpus" + (
+        f" and, for some runs, on real labelled faces ({', '.join(real)}). **Weights trained on CelebAMask-HQ / "
+        "CelebA-HQ faces carry those data sets' terms: non-commercial research use only.** No downloaded "
+        "weights were used."
+        if real
+        else ". No external data set and no downloaded weights were used."
+    )
     lines = [
         "# FacePaint model bundle",
         "",
-        "Trained from scratch by FacePaint's own training code on its procedural synthetic face corpus. "
-        "No external data set and no downloaded weights were used.",
+        origin,
         "",
         f"- Command: `{summary['command']}`",
         f"- Data: {summary['data']}",

@@ -15,6 +15,7 @@ over the classes that occur in the labels.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -23,14 +24,15 @@ import numpy as np
 from engine.atomicio import atomic_write
 from engine.face import detect_and_align
 from engine.labels import NAMES, NUM_CLASSES
-from training.data.folder import IMAGE_EXTS
+from training.data.folder import IMAGE_EXTS, hash_split
 from training.data.sample import fix_sides, read_image, read_label
 
 __all__ = ["align_folder", "aligned_pair", "iou_report", "real_pairs"]
 
 
-def real_pairs(folder, *, limit: int | None = None) -> list[tuple[Path, Path]]:
-    """(image, label) paths of a CelebAMask-HQ-format folder, sorted by name."""
+def real_pairs(folder, *, limit: int | None = None, split: str = "all") -> list[tuple[Path, Path]]:
+    """(image, label) paths of a CelebAMask-HQ-format folder, sorted by name; ``split`` train | test
+    picks by the hash of the name as the ``folder:`` reader does (one in ten is test)."""
     root = Path(folder)
     img_dir, lab_dir = root / "images", root / "labels"
     if not img_dir.is_dir() or not lab_dir.is_dir():
@@ -39,6 +41,7 @@ def real_pairs(folder, *, limit: int | None = None) -> list[tuple[Path, Path]]:
         (p, lab_dir / f"{p.stem}.png")
         for p in sorted(img_dir.iterdir())
         if p.suffix.lower() in IMAGE_EXTS and (lab_dir / f"{p.stem}.png").is_file()
+        and (split == "all" or hash_split(p.stem) == split)
     ]
     if not pairs:
         raise FileNotFoundError(f"no image/label pairs in {root}")
@@ -104,10 +107,84 @@ def iou_report(parse: Callable[[np.ndarray], np.ndarray], samples: Iterable[tupl
             "zero_classes": [NAMES[c] for c in range(NUM_CLASSES) if present[c] and iou[c] == 0]}
 
 
-def aligned_samples(folder, size: int, *, detector: str = "auto", limit: int | None = None, stats=None):
+def aligned_samples(folder, size: int, *, detector="auto", limit=None, split="all", stats=None):
     """(crop, label crop) of each pair of ``folder``, aligned on the fly; ``stats`` counts faces found."""
-    for pair in real_pairs(folder, limit=limit):
+    for pair in real_pairs(folder, limit=limit, split=split):
         crop, lab, ok = aligned_pair(*_load(pair), size, detector)
         if stats is not None:
             stats["face_found" if ok else "no_face"] = stats.get("face_found" if ok else "no_face", 0) + 1
         yield crop, lab
+
+
+def real_report(bundle, folder, *, split: str = "all", limit: int = 0, grid_faces: int = 6):
+    """(report, grid rows) of the bundle's parser, as the engine builds it, on the real pairs of
+    ``folder`` aligned at the parser's size. The grid shows photo, label and parse of the first faces."""
+    import torch
+
+    from engine.labels import colorize
+    from engine.parsing import make_parser
+
+    size = int(bundle.meta.get("parser_resolution", bundle.resolution))
+    parser = make_parser("bundle", bundle=bundle, device=bundle.device)
+    stats: dict = {}
+    shown: list = []
+
+    def parse(crop):
+        pred = parser.parse(crop)
+        if len(shown) < grid_faces:
+            shown.append(pred)
+        return pred
+
+    kept = []
+
+    def samples():
+        for crop, lab in aligned_samples(folder, size, limit=limit or None, split=split, stats=stats):
+            if len(kept) < grid_faces:
+                kept.append((crop, lab))
+            yield crop, lab
+
+    report = iou_report(parse, samples())
+    report.update(stats, size=size, split=split, folder=str(folder))
+
+    def t(imgs):
+        return torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+    rows = [t([c for c, _ in kept]), t([colorize(lab) for _, lab in kept]), t([colorize(p) for p in shown])]
+    return report, rows
+
+
+@dataclass
+class AlignConfig:
+    """Align a CelebAMask-HQ-format folder (images/ + labels/) into the editor's crop frame."""
+
+    src: str = field(default="", metadata={"help": "folder with images/ and labels/ (required)"})
+    out: str = field(default="", metadata={"help": "output folder (images/ and labels/ PNGs) (required)"})
+    size: int = field(default=256, metadata={"help": "crop size in pixels"})
+    detector: str = field(default="auto", metadata={"help": "face detector (as the editor's --detector)"})
+    limit: int = field(default=0, metadata={"help": "only the first N pairs (0 = all)"})
+
+
+def align_main(argv: list[str]) -> int:
+    import json
+    import sys
+
+    from training.config import ConfigError, HelpRequested, parse_config
+
+    prog = "facepaint-train align"
+    try:
+        cfg = parse_config(AlignConfig, argv, prog=prog)
+        if not cfg.src or not cfg.out:
+            raise ConfigError("--src and --out are required")
+    except HelpRequested as h:
+        print(h)
+        return 0
+    except ConfigError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        report = align_folder(cfg.src, cfg.out, cfg.size, detector=cfg.detector, limit=cfg.limit or None)
+    except (FileNotFoundError, OSError, ValueError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(report))
+    return 0

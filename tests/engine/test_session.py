@@ -203,3 +203,43 @@ def test_mrsa_changes_only_pasted_rows(tiny_bundle, photos):
     off = session.render()
     session.set_harmonizer("mrsa", 0.0)
     assert np.array_equal(session.render(), off)  # alpha 0 is no harmoniser
+
+
+def test_version_1_sessions_are_renamed_to_todays_left_and_right(session, photos, tmp_path, engine):
+    from engine.labels import INDEX, NAMES, swap_left_right
+
+    session.paint_rect(2, 2, 20, 20, INDEX["l_eye"])
+    session.color("r_brow", "#203040")
+    path = tmp_path / "now.fpsession"
+    session.save(path)
+    doc = json.loads(path.read_text())
+    assert doc["version"] == 2
+    # the same edit as a version-1 file writes it: every left/right class named the other way round
+    old = EditSession(engine, session.prepared, session.state.sides_renamed())
+    old.prepared = engine.prepare(
+        session.prepared.photo, alignment=session.prepared.alignment,
+        parsed_mask=swap_left_right(session.prepared.parsed_mask),
+    )
+    old.save(tmp_path / "old.fpsession")
+    v1 = json.loads((tmp_path / "old.fpsession").read_text())
+    assert set(v1["state"]["overrides"]) == {NAMES[INDEX["l_brow"]]}
+    v1["version"] = 1
+    (tmp_path / "old.fpsession").write_text(json.dumps(v1))
+    restored = EditSession.load(tmp_path / "old.fpsession", engine)
+    assert restored.state.same_as(session.state)
+    assert np.array_equal(restored.prepared.parsed_mask, session.prepared.parsed_mask)
+
+
+def test_masks_in_the_mirrored_convention_are_renamed_with_a_note(tmp_path):
+    from engine.imageio import read_mask, save_mask
+    from engine.labels import INDEX, swap_left_right
+
+    m = np.zeros((64, 64), np.uint8)
+    m[20:30, 40:50] = INDEX["l_eye"]  # ours: the subject's left eye, on the image's right
+    m[20:30, 14:24] = INDEX["r_eye"]
+    save_mask(tmp_path / "ours.png", m)
+    got, note = read_mask(tmp_path / "ours.png")
+    assert np.array_equal(got, m) and note == ""
+    cv2.imwrite(str(tmp_path / "theirs.png"), swap_left_right(m))  # no tag, l_eye on the image's left
+    got, note = read_mask(tmp_path / "theirs.png")
+    assert np.array_equal(got, m) and "swapped" in note

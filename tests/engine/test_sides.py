@@ -92,3 +92,20 @@ def test_format_1_bundles_are_converted_on_load(tiny_bundle, tmp_path):
     assert torch.equal(w1, w2[PERM]) and not torch.equal(w1, w2)
     assert v1.nets["rsm"].cfg.groups["eyes"] == tuple(int(labels.MIRROR[c]) for c in v2.nets["rsm"].cfg.groups["eyes"])
     assert np.array_equal(labels.MIRROR[labels.MIRROR], np.arange(labels.NUM_CLASSES))
+
+
+def test_undo_steps_rename_like_states():
+    from engine.history import CompactDelta, MaskOp, StyleOp
+    from engine.maskops import brush
+    from engine.state import EditState, Override
+
+    rng = np.random.default_rng(0)
+    st = EditState(mask=rng.integers(0, 19, (24, 24)).astype(np.uint8))
+    ops = [
+        MaskOp("m", CompactDelta.from_delta(brush(st.mask, [(3, 3), (20, 9)], 3, 4))),
+        StyleOp("s", [(4, None, Override("color", rgb=(1, 2, 3))), (8, None, Override("own", source_region=6, tune_seed=1, tune_eta=0.5))]),
+    ]
+    for op in ops:
+        after = op.transform(st, True)
+        assert op.sides_renamed().transform(st.sides_renamed(), True).same_as(after.sides_renamed())
+        assert op.sides_renamed().sides_renamed().record() == op.record()

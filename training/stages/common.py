@@ -18,6 +18,8 @@ from engine.models.layers import one_hot
 __all__ = [
     "EVAL_SEED_LIMIT",
     "SampleSource",
+    "MixedSource",
+    "make_source",
     "StyleCache",
     "KeyedMemo",
     "pooled_source",
@@ -111,6 +113,43 @@ class SampleSource:
     def by_key(self, key: int):
         """The sample a `key_of` value names."""
         return self._render(key, self.size) if self.synthetic else self.dataset[key]
+
+
+class MixedSource:
+    """Several corpora drawn together: ``SPEC*W+SPEC*W`` (weights default to 1), e.g.
+    ``synthetic-photo*0.5+folder:real*0.5``. Sample number ``k`` picks its corpus from ``(seed, k)``
+    alone, in the weights' proportions, so a resumed run sees the same samples; each corpus walks its own
+    order (`SampleSource`)."""
+
+    def __init__(self, spec: str, size: int, *, first_seed: int, seed: int = 0, split: str = "train"):
+        self.spec, self.seed = spec, int(seed)
+        self.parts: list[SampleSource] = []
+        weights = []
+        for part in spec.split("+"):
+            name, _, w = part.rpartition("*") if "*" in part else (part, "", "1")
+            try:
+                weights.append(float(w))
+            except ValueError:
+                raise ValueError(f"bad weight {w!r} in data spec {spec!r}; use SPEC*W+SPEC*W") from None
+            self.parts.append(SampleSource(name.strip(), size, first_seed=first_seed, seed=seed, split=split))
+        if any(w <= 0 for w in weights):
+            raise ValueError(f"data spec {spec!r}: weights must be positive")
+        self.cum = np.cumsum(weights) / sum(weights)
+        self.synthetic = all(p.synthetic for p in self.parts)
+        self.length = None
+
+    def part_of(self, k: int) -> int:
+        u = np.random.default_rng([self.seed, 7919, int(k)]).random()
+        return int(min(np.searchsorted(self.cum, u, side="right"), len(self.parts) - 1))
+
+    def __call__(self, k: int):
+        return self.parts[self.part_of(k)](k)
+
+
+def make_source(spec: str, size: int, *, first_seed: int, seed: int = 0, split: str = "train"):
+    """A `SampleSource`, or a `MixedSource` for ``SPEC*W+SPEC*W``."""
+    cls = MixedSource if "+" in spec else SampleSource
+    return cls(spec, size, first_seed=first_seed, seed=seed, split=split)
 
 
 def pooled_source(spec: str, size: int, *, first_seed: int, seed: int, pool: int) -> SampleSource:

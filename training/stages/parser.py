@@ -27,10 +27,10 @@ from training.config import TrainConfig
 from training.dist import mix_seed
 from training.loop import Stage
 from training.stages.common import (
-    SampleSource,
     images_to_tensor,
     init_matching,
     labels_to_tensor,
+    make_source,
     net_configs,
     require_nets,
 )
@@ -114,9 +114,7 @@ class ParserStage(Stage):
         if self.cfg.init_from:
             old = require_nets(self.cfg.init_from, ("parser",), "init-from", "the parser to start from")
             init_matching(self.nets["parser"], old["parser"])
-        self.source = SampleSource(
-            self.cfg.data, self.cfg.size, first_seed=self.cfg.first_seed, seed=self.cfg.seed
-        )
+        self.source = make_source(self.cfg.data, self.cfg.size, first_seed=self.cfg.first_seed, seed=self.cfg.seed)
 
     def build_optimizers(self) -> None:
         self.optimizers["parser"] = torch.optim.AdamW(
