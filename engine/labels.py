@@ -104,6 +104,17 @@ for _l, _r in LR_PAIRS:
     MIRROR[_l], MIRROR[_r] = _r, _l
 
 
+def describe_region(class_id: int) -> str:
+    """A line for a legend tooltip: the region's name, and for a side class which side is meant."""
+    name = DISPLAY_NAMES[class_id]
+    side = IMAGE_SIDE.get(class_id)
+    if side is None:
+        return name
+    whose = "left" if side == 1 else "right"
+    where = "right" if side == 1 else "left"
+    return f"{name}: the subject's {whose}, on the image's {where} in a frontal photo"
+
+
 def swap_left_right(mask: np.ndarray) -> np.ndarray:
     """The same label map with every left class renamed right and back (pixels stay where they are):
     converts a mask drawn in the opposite convention."""

@@ -50,3 +50,9 @@ def test_real_celebamask_labels_follow_the_same_convention():
     known = [v for v in verdicts if v is not None]
     # a few CelebAMask-HQ maps are themselves drawn mirrored (2 of these 40): the readers fix those
     assert len(known) >= 30 and sum(known) <= len(known) // 10
+
+
+def test_legend_words_say_whose_side():
+    assert labels.describe_region(labels.INDEX["l_eye"]).endswith("the subject's left, on the image's right in a frontal photo")
+    assert "subject's right, on the image's left" in labels.describe_region(labels.INDEX["r_ear"])
+    assert labels.describe_region(labels.INDEX["hair"]) == "Hair"

@@ -12,7 +12,7 @@ from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem
 
 from editor.dnd import REF_MIME, reference_path
-from engine.labels import COLORS, DISPLAY_NAMES, NUM_CLASSES
+from engine.labels import COLORS, DISPLAY_NAMES, NUM_CLASSES, describe_region
 
 #: Keyboard shortcut per class: 0-9 for the first ten, Alt+0..Alt+8 for the rest.
 SHORTCUTS: tuple[str, ...] = tuple(str(i) for i in range(10)) + tuple(f"Alt+{i}" for i in range(9))
@@ -68,6 +68,7 @@ class RegionLegend(QTreeWidget):
         for r in range(NUM_CLASSES):
             it = QTreeWidgetItem([DISPLAY_NAMES[r], SHORTCUTS[r], ""])
             it.setIcon(0, swatch(r))
+            it.setToolTip(0, describe_region(r))
             it.setFlags(it.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             it.setCheckState(0, Qt.CheckState.Checked if r != 0 else Qt.CheckState.Unchecked)
             it.setData(0, Qt.ItemDataRole.UserRole, r)

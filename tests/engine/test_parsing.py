@@ -236,3 +236,30 @@ def test_mirror_averaged_pairs_each_image_with_its_own_mirror():
         sym = torch.cat([x[:1, :, :, :8], x[:1, :, :, :8].flip(-1)], -1)
         p = mirror_averaged(net, sym)[0]
         assert torch.allclose(p, p.flip(-1)[torch.as_tensor(FLIP_PERMUTATION)], atol=1e-6)
+
+
+class _SidedBiSeNet(nn.Module):
+    """facexlib-shaped BiSeNet that calls the image's right half its 'l_eye' and the left half 'r_eye',
+    as BiSeNet trained on CelebAMask-HQ does (the subject's left eye is on the image's right)."""
+
+    def __init__(self, num_class=19):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(4.0))
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        xs = torch.linspace(-1, 1, w).view(1, 1, 1, w).expand(b, 1, h, w) * self.scale
+        out = torch.zeros(b, 19, h, w)
+        out[:, labels.BISENET_NAMES.index("l_eye")] = xs[:, 0]
+        out[:, labels.BISENET_NAMES.index("r_eye")] = -xs[:, 0]
+        return out, out, out
+
+
+def test_facexlib_masks_follow_our_left_and_right(fake_facexlib, tmp_path):
+    sys.modules["facexlib.parsing.bisenet"].BiSeNet = _SidedBiSeNet
+    w = tmp_path / "parsing_bisenet.pth"
+    torch.save(_SidedBiSeNet().state_dict(), w)
+    out = make_parser("bisenet", weights=w, device="cpu").parse(_crop(64, 64))  # flip-averaged
+    xs = np.nonzero(out == L["l_eye"])[1]
+    assert xs.size and xs.min() >= 32 and (out[:, :32] == L["r_eye"]).all()
+    assert labels.mirrored_convention(out) is False
