@@ -321,3 +321,20 @@ def test_state_accepts_raw_mode():
     assert EditState.from_json(st.to_json()).composite == "raw"
     with pytest.raises(StateError, match="raw"):
         EditState(mask=np.zeros((8, 8), np.uint8), composite="bogus")
+
+
+def test_many_colour_edits_keep_the_unedited_render(session, engine, monkeypatch):
+    calls = []
+    real = Renderer.generate_unedited
+
+    def counting(self, prep, state):
+        calls.append(1)
+        return real(self, prep, state)
+
+    monkeypatch.setattr(Renderer, "generate_unedited", counting)
+    for i in range(70):  # more colour styles than the image keeps (64): only they are dropped
+        session.color("skin", (100 + i, 80, 60))
+        session.render()
+    assert len(calls) == 1
+    cache = session.prepared.cache
+    assert len(cache.color_styles) == cache.color_styles.capacity and len(cache.unedited) == 1
