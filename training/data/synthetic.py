@@ -14,6 +14,8 @@ is exact as well. Every seed is deterministic.
 
 Public API: ``render_face``, ``render_relit_pair``, ``render_transfer_gt``, ``render_label``,
 ``class_frequencies``, ``SyntheticFaces``, ``Lighting``/``random_lighting`` and ``tune_allocator``.
+A photographic variant of the images (labels unchanged) lives in ``synth_photo``
+(``render_photo_face``; ``SyntheticFaces(..., photo=True)``).
 """
 
 from __future__ import annotations
@@ -254,9 +256,15 @@ class SyntheticFaces:
 
     The ``train`` split starts at seed 1,000,000 and ``test`` at seed 0 unless ``first_seed`` is given,
     so the two never overlap for lengths below a million.
+
+    ``photo`` turns on the photographic variant (``synth_photo.render_photo_face``: same labels, an
+    image randomised towards real photographs): ``True`` for every item, a number in (0, 1) for that
+    fraction of the items (chosen per seed, so an item is always the same), ``False``/0 for none.
     """
 
-    def __init__(self, size: int = 256, length: int = 100_000, split: str = "train", first_seed=None):
+    def __init__(
+        self, size: int = 256, length: int = 100_000, split: str = "train", first_seed=None, photo=False
+    ):
         if split not in ("train", "test", "val", "all"):
             raise ValueError(f"split must be train, val, test or all, got {split!r}")
         self.size = _check_size(size)
@@ -264,6 +272,9 @@ class SyntheticFaces:
         default = {"train": 1_000_000, "all": 1_000_000, "val": 500_000, "test": 0}[split]
         self.first_seed = default if first_seed is None else int(first_seed)
         self.split = split
+        self.photo = float(photo)
+        if not 0.0 <= self.photo <= 1.0:
+            raise ValueError(f"photo must be a bool or a fraction in [0, 1], got {photo!r}")
 
     def __len__(self) -> int:
         return self.length
@@ -273,7 +284,13 @@ class SyntheticFaces:
             idx += self.length
         if not 0 <= idx < self.length:
             raise IndexError(f"index {idx} out of range for SyntheticFaces ({self.length})")
-        return render_face(self.first_seed + idx, self.size)
+        seed = self.first_seed + idx
+        if self.photo > 0.0:
+            from training.data.synth_photo import render_photo_face, wants_photo  # imports this module
+
+            if wants_photo(seed, self.photo):
+                return render_photo_face(seed, self.size)
+        return render_face(seed, self.size)
 
     def geometry(self, idx: int) -> dict:
         return asdict(sample_geometry(self.first_seed + idx))
