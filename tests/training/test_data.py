@@ -332,3 +332,20 @@ def test_render_cli_writes_files(tmp_path, capsys):
     blocker.write_text("x")
     assert render_main(["--count", "1", "--out", str(blocker / "sub"), "--no-progress"]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_mixed_sources_draw_in_proportion_and_repeat(tmp_path):
+    from training.stages.common import MixedSource, make_source
+
+    src = make_source("synthetic:5*3+synthetic-photo:5", 32, first_seed=0, seed=1)
+    assert isinstance(src, MixedSource)
+    picks = [src.part_of(k) for k in range(2000)]
+    assert 0.7 < picks.count(0) / len(picks) < 0.8
+    assert picks == [src.part_of(k) for k in range(2000)]  # from (seed, k) alone
+    k = next(k for k, p in enumerate(picks) if p == 1)
+    photo, plain = src(k), make_source("synthetic:5", 32, first_seed=0, seed=1)(k)
+    assert photo.attrs.get("photo") and np.array_equal(photo.label, plain.label)
+    with pytest.raises(ValueError, match="weight"):
+        make_source("synthetic*x+synthetic", 32, first_seed=0)
+    with pytest.raises(ValueError, match="positive"):
+        make_source("synthetic*0+synthetic", 32, first_seed=0)

@@ -3,6 +3,8 @@
 Specs:
 
 - ``synthetic`` (or ``synthetic:N`` for a length of N faces): rendered on the fly, exact labels;
+- ``synthetic-photo`` (``synthetic-photo:N``): the same faces made to look photographed
+  (``training.data.synth_photo``), labels unchanged;
 - ``celebamask-hq:DIR``: CelebAMask-HQ, raw per-part annotations or combined label maps;
 - ``lapa:DIR``: LaPa, 11 classes mapped onto ours;
 - ``folder:DIR``: ``DIR/images`` + ``DIR/labels`` with matching stems;
@@ -24,7 +26,7 @@ from training.data.lapa import LaPa
 from training.data.sample import Sample
 from training.data.synthetic import SyntheticFaces
 
-SPEC_FORMS = ("synthetic", "synthetic:N", "celebamask-hq:DIR", "lapa:DIR", "folder:DIR", "photos:DIR")
+SPEC_FORMS = ("synthetic", "synthetic:N", "synthetic-photo[:N]", "celebamask-hq:DIR", "lapa:DIR", "folder:DIR", "photos:DIR")
 
 
 class SpecError(ValueError):
@@ -39,9 +41,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
     kind = kind.lower().replace("_", "-")
     if kind in ("celebamask", "celeba-mask-hq", "celebamaskhq"):
         kind = "celebamask-hq"
-    if kind not in ("synthetic", "celebamask-hq", "lapa", "folder", "photos"):
+    if kind not in ("synthetic", "synthetic-photo", "celebamask-hq", "lapa", "folder", "photos"):
         raise SpecError(f"unknown dataset {spec!r}; use one of: {', '.join(SPEC_FORMS)}")
-    if kind != "synthetic" and not arg:
+    if not kind.startswith("synthetic") and not arg:
         raise SpecError(f"dataset {kind!r} needs a folder: {kind}:DIR")
     return kind, arg
 
@@ -64,7 +66,7 @@ def make_dataset(
     ``fit=`` for every file reader).
     """
     kind, arg = parse_spec(spec)
-    if kind == "synthetic":
+    if kind in ("synthetic", "synthetic-photo"):
         if arg:
             try:
                 length = int(arg)
@@ -74,7 +76,7 @@ def make_dataset(
             length = 100_000 if split == "train" else 2_000
         if kwargs:
             raise TypeError(f"unexpected arguments for synthetic: {sorted(kwargs)}")
-        return SyntheticFaces(size, length, split, first_seed)
+        return SyntheticFaces(size, length, split, first_seed, photo=kind == "synthetic-photo")
     if kind == "celebamask-hq":
         return CelebAMaskHQ(arg, split, size, **kwargs)
     if kind == "lapa":

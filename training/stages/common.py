@@ -70,15 +70,17 @@ class SampleSource:
         self.first_seed = int(first_seed)
         self.seed = int(seed)
         kind, arg = parse_spec(spec)
-        self.synthetic = kind == "synthetic"
+        self.synthetic = kind in ("synthetic", "synthetic-photo")
         self._perm_epoch = -1
         self._perm: np.ndarray | None = None
         self.length: int | None = None
         self.dataset = None
         if self.synthetic:
-            from training.data.synthetic import render_face
-
-            self._render = render_face
+            if kind == "synthetic-photo":
+                from training.data.synth_photo import render_photo_face as render
+            else:
+                from training.data.synthetic import render_face as render
+            self._render = render
             if arg:
                 self.length = int(arg) if arg.isdigit() and int(arg) > 0 else 0
                 if not self.length:
