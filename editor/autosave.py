@@ -319,7 +319,9 @@ class Autosave:
         folder = self._ensure_folder()
         doc, stack = self._doc, self._stack
         ops, index = stack.ops, stack.index()
-        base = stack.base if getattr(stack, "base", None) is not None else base_of(doc.state, ops, index)
+        base = getattr(stack, "base", None)
+        if base is None:
+            base = base_of(doc.state, ops, index)
         ids = set(base.refs()) | set(doc.state.refs())
         for op in ops:
             ids |= op.refs()

@@ -43,6 +43,7 @@ class HistoryStack(QUndoStack):
         super().__init__(parent)
         self.setUndoLimit(limit)
         self._empty_base = None  # the state of a document whose stack is empty (set by reset())
+        self._base = None  # (oldest command, the state below it), see `base`
         self.listener = None  # has pushed(cmd), undone(), redone()
 
     @property
@@ -55,11 +56,14 @@ class HistoryStack(QUndoStack):
 
     @property
     def base(self):
-        """The EditState below the oldest step still held."""
+        """The EditState below the oldest step still held (worked out once per oldest step: undoing
+        every step is a replay, too slow to repeat on each autosave snapshot)."""
         if self.count() == 0:
             return self._empty_base
         first = self.command(0)
-        return base_of(first.doc.state, self.ops, self.index())
+        if self._base is None or self._base[0] is not first:
+            self._base = (first, base_of(first.doc.state, self.ops, self.index()))
+        return self._base[1]
 
     def push(self, cmd: OpCommand) -> None:
         super().push(cmd)
@@ -80,7 +84,7 @@ class HistoryStack(QUndoStack):
 
     def clear(self) -> None:
         super().clear()
-        self._empty_base = None
+        self._empty_base = self._base = None
 
     def reset(self, base) -> None:
         """Empty the stack for a document now at state ``base``."""

@@ -1,4 +1,4 @@
-"""The Qt-free edit document: one prepared photo, its current EditState, and the atoms undo replays.
+"""The Qt-free edit document: one prepared photo and its current EditState.
 
 Every change is an ``engine.history`` operation, applied (or taken back) by the undo commands in
 ``editor.commands``, so it replays exactly in both directions. Listeners are told what kind of thing

@@ -14,7 +14,11 @@ Rules that live here and nowhere else:
 - a random style (RSM) is drawn for the asked region together with the present regions of its RSM group
   (skin with nose, ears and neck; both eyes; the lips and the mouth ...), so that they match;
 - fine-tuning adds a z-space step to the region's override (its own style when it has none); a step of
-  η = 0 on a region without any other override leaves no override at all.
+  η = 0 on a region without any other override leaves no override at all;
+- moving a blend towards the reference a region already blends to keeps its fine-tune.
+
+Mask painting itself is :mod:`engine.maskops`; the editor's tools call it directly during a stroke (to
+preview) and commit the resulting delta, the functions here wrap it for headless use.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from typing import Protocol
 import numpy as np
 
 from engine import labels, maskops
+from engine.errors import EngineError
 from engine.imageio import validate_mask
 from engine.limits import MAX_COORD, number_arg, points_arg
-from engine.prepared import EngineError
 from engine.state import EditState, FreeRegion, Override, StateError, check_region, parse_color
 
 __all__ = [
@@ -171,11 +175,11 @@ def random_style(state: EditState, regions, seed: int, groups: Mapping[str, Iter
 
 
 def tuned(current: Override | None, seed: int, eta: float) -> Override | None:
-    """``current`` with a z-space step (seed, η); None when that leaves the region's own style as it is."""
+    """``current`` with a z-space step (seed, η); None when that leaves the region's own style as it is.
+    Bad values raise ``StateError`` (``Override`` checks them)."""
     base = current if current is not None else Override("own")
-    if float(eta) == 0.0 and base.kind == "own":
-        return None
-    return replace(base, tune_seed=int(seed), tune_eta=float(eta))
+    new = replace(base, tune_seed=seed, tune_eta=eta)
+    return None if base.kind == "own" and not new.tuned else new
 
 
 def tune(state: EditState, regions, seed: int, eta: float) -> EditState:
@@ -184,8 +188,15 @@ def tune(state: EditState, regions, seed: int, eta: float) -> EditState:
 
 
 def interpolate(state: EditState, regions, ref: RefFacts, t: float) -> EditState:
-    ov = Override("interp", ref=ref.id, t=t)
-    return _with_overrides(state, dict.fromkeys(regions_arg(regions), ov))
+    """Blend each region ``t`` of the way towards the reference's style; a region already blending
+    towards the same reference keeps the rest of its override (its fine-tune, its source region)."""
+    def blend(r: int) -> Override:
+        cur = state.override(r)
+        if cur is not None and cur.kind == "interp" and cur.ref == ref.id:
+            return replace(cur, t=t)
+        return Override("interp", ref=ref.id, t=t)
+
+    return _with_overrides(state, {r: blend(r) for r in regions_arg(regions)})
 
 
 def reset(state: EditState, regions) -> EditState:

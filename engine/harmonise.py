@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-HARMONISERS = ("mrsa", "msca", "off")
+from engine.state import HARMONIZERS as HARMONISERS  # the names an EditState accepts
 
 __all__ = ["HARMONISERS", "Harmonised", "harmonise", "msca_features"]
 

@@ -1,9 +1,9 @@
 """The undo history as plain data: compact mask deltas, edit operations, their JSON records, replay.
 
 Every undoable edit is an *operation*: an immutable, Qt-free object with ``transform(state, forward)``
-that maps an ``EditState`` to the next one (or back). The QUndoCommands in ``editor.commands`` wrap
-operations; the autosave journal stores their ``record()``; a restore rebuilds them with
-``op_from_record`` and replays them with ``History``.
+that maps an ``EditState`` to the next one (or back). ``EditSession`` keeps them in a ``History``; the
+QUndoCommands in ``editor.commands`` wrap the same operations; the autosave journal stores their
+``record()``, and a restore rebuilds them with ``op_from_record`` and replays them with ``History``.
 
 Memory: a mask operation keeps only the touched box, zlib-compressed before and after (a brush stroke
 is a few hundred bytes), never a full mask copy. The stack holds at most ``HISTORY_LIMIT`` operations.
@@ -307,7 +307,8 @@ def state_digest(state: EditState) -> str:
 
 @dataclass
 class History:
-    """A Qt-free undo stack (what QUndoStack does with our operations), used to replay an autosave."""
+    """The Qt-free undo stack of operations: EditSession's history, and the replay of an autosave
+    (the editor's QUndoStack holds the same operations)."""
 
     base: EditState
     ops: list = field(default_factory=list)

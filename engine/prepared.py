@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import torch
 
+from engine.errors import EngineError
 from engine.face import Alignment
 from engine.imageio import LoadedImage
 
@@ -20,10 +21,6 @@ V = TypeVar("V")
 
 UNEDITED_RENDERS = 4  # unedited renders kept per image (one per mask / harmoniser variant)
 COLOR_STYLES = 64  # encoded colour-edit styles kept per image
-
-
-class EngineError(Exception):
-    """A user-facing engine failure. ``str()`` is a readable one-line message."""
 
 
 class LRU(Generic[V]):
@@ -43,6 +40,11 @@ class LRU(Generic[V]):
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
         return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        """Keep ``value`` for ``key`` (replacing any), as the most recently used."""
+        self._items.pop(key, None)
+        self.get(key, lambda: value)
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self._items
@@ -92,21 +94,16 @@ class ReferenceStore:
     """The references an engine has prepared, by id, the least recently used dropped past ``capacity``."""
 
     def __init__(self, capacity: int = 48):
-        self.capacity = capacity
-        self._refs: OrderedDict[str, PreparedImage] = OrderedDict()
+        self._refs: LRU[PreparedImage] = LRU(capacity)
 
     def add(self, prep: PreparedImage) -> str:
-        self._refs[prep.id] = prep
-        self._refs.move_to_end(prep.id)
-        while len(self._refs) > self.capacity:
-            self._refs.popitem(last=False)
+        self._refs.put(prep.id, prep)
         return prep.id
 
     def get(self, ref_id: str) -> PreparedImage:
-        try:
-            return self._refs[ref_id]
-        except KeyError:
-            raise EngineError(f"reference {ref_id} is not loaded; add it to the gallery first") from None
+        if ref_id not in self._refs:
+            raise EngineError(f"reference {ref_id} is not loaded; add it to the gallery first")
+        return self._refs.get(ref_id, lambda: None)
 
     def __contains__(self, ref_id: str) -> bool:
         return ref_id in self._refs

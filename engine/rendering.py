@@ -135,11 +135,13 @@ class Renderer:
     def generate_unedited(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The state's mask rendered with the photo's own styles, through the same generator (and, for
         MSCA, spatial features of the photo itself) as :meth:`generate` uses for the state."""
-        s_t = self.styles.own_styles(prep)
-        h = Harmonised(s_t[None], self.nets.need("generator"))
-        if state.harmonizer == "msca" and edited_regions(state):
-            extra = self._msca_features(prep, state.mask) * float(min(state.alpha, 1.0))
-            h = Harmonised(s_t[None], self.nets.need("generator_msca"), extra)
+        s_t = self.styles.own_styles(prep)[None]
+        none = torch.zeros(s_t.shape[:2], dtype=torch.bool)
+        features = None
+        method = "msca" if state.harmonizer == "msca" and edited_regions(state) else "off"
+        if method == "msca":
+            features = self._msca_features(prep, state.mask)
+        h = harmonise(self.nets, method, s_t, s_t, none, alpha=state.alpha, edited=~none, features=features)
         return self._run(h, self._mask(state.mask))
 
     # --- compositing ----------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.bundle import BundleError
 from engine.harmonise import harmonise
 from engine.labels import COLORS, NAMES, NUM_CLASSES
 from engine.models.mrsa import compose_reference
@@ -163,6 +164,10 @@ def evaluate(
     from engine.bundle import load_bundle
     from training.data.synthetic import TRANSFER_GROUPS, render_transfer_gt
 
+    if real:
+        from training.real import real_pairs
+
+        real_pairs(real, split=real_split)  # a missing or empty folder fails now, not after the rest
     bundle = load_bundle(bundle_path, device=device)
     dev, res = bundle.device, bundle.resolution
     nets = bundle.nets
@@ -225,6 +230,9 @@ def evaluate(
             from training.real import real_report
 
             report["real"], grids["real"] = real_report(bundle, real, split=real_split, limit=real_limit)
+
+    if real and parser is None:
+        report["real"] = {"error": "the bundle has no parser to measure on real faces"}
 
     if enc is not None and gen is not None:
         t0 = first_seed + samples
@@ -327,7 +335,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"facepaint-train evaluate: {e}", file=sys.stderr)
         return 2
     out = Path(cfg.out) if cfg.out else Path(cfg.bundle) / "evaluation"
-    report = evaluate(
+    try:
+        report = _evaluate_cfg(cfg, out)
+    except (FileNotFoundError, BundleError) as e:
+        print(f"facepaint-train evaluate: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in report.items() if k != "meta"}, indent=2))
+    print(f"report: {out / 'evaluation.json'}", file=sys.stderr)
+    return 0
+
+
+def _evaluate_cfg(cfg: EvalConfig, out: Path) -> dict:
+    return evaluate(
         cfg.bundle,
         out=out,
         samples=cfg.samples,
@@ -340,6 +359,3 @@ def main(argv: list[str] | None = None) -> int:
         real_split=cfg.real_split,
         real_limit=cfg.real_limit,
     )
-    print(json.dumps({k: v for k, v in report.items() if k != "meta"}, indent=2))
-    print(f"report: {out / 'evaluation.json'}", file=sys.stderr)
-    return 0

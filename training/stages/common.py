@@ -120,8 +120,9 @@ class SampleSource:
 class MixedSource:
     """Several corpora drawn together: ``SPEC*W+SPEC*W`` (weights default to 1), e.g.
     ``synthetic-photo*0.5+folder:real*0.5``. Sample number ``k`` picks its corpus from ``(seed, k)``
-    alone, in the weights' proportions, so a resumed run sees the same samples; each corpus walks its own
-    order (`SampleSource`)."""
+    alone, in the weights' proportions, so a resumed run sees the same samples, and takes that corpus's
+    sample ``k`` (a finite corpus is walked in a fresh order every epoch, so each of its epochs is seen
+    in part, at the corpus's share). Only the parser stage reads mixtures."""
 
     def __init__(self, spec: str, size: int, *, first_seed: int, seed: int = 0, split: str = "train"):
         self.spec, self.seed = spec, int(seed)

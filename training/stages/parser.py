@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.labels import MIRROR
+from engine.labels import MIRROR, NUM_CLASSES
 from training.config import TrainConfig
 from training.dist import mix_seed
 from training.loop import Stage
@@ -58,6 +58,11 @@ class ParserStageConfig(TrainConfig):
     init_from: str = field(
         default="", metadata={"help": "start from the parser in this folder (layers that match)"}
     )
+    class_balance: float = field(
+        default=0.0,
+        metadata={"help": "weigh classes by (median frequency / frequency)^p in the loss (0 = off, 0.5 typical)"},
+    )
+    balance_samples: int = field(default=200, metadata={"help": "samples counted for --class-balance"})
 
 
 def augment(
@@ -102,6 +107,20 @@ def augment(
     return img, lab
 
 
+def class_weights(labels, power: float, clip: tuple[float, float] = (0.5, 8.0)) -> torch.Tensor:
+    """Loss weights per class, (median frequency / frequency) ** power over the pixels of ``labels``
+    (classes never seen get the largest weight), clipped to ``clip``: small classes (earrings,
+    necklaces, glasses, ears) count for more than their few pixels."""
+    counts = np.zeros(NUM_CLASSES, np.float64)
+    for lab in labels:
+        counts += np.bincount(np.asarray(lab).ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
+    freq = counts / max(counts.sum(), 1.0)
+    seen = freq > 0
+    med = float(np.median(freq[seen])) if seen.any() else 1.0
+    w = np.where(seen, (med / np.maximum(freq, 1e-12)) ** power, clip[1])
+    return torch.as_tensor(np.clip(w, *clip), dtype=torch.float32)
+
+
 class ParserStage(Stage):
     name = "parser"
     config_cls = ParserStageConfig
@@ -115,6 +134,11 @@ class ParserStage(Stage):
             old = require_nets(self.cfg.init_from, ("parser",), "init-from", "the parser to start from")
             init_matching(self.nets["parser"], old["parser"])
         self.source = make_source(self.cfg.data, self.cfg.size, first_seed=self.cfg.first_seed, seed=self.cfg.seed)
+        self.class_weight = None
+        if self.cfg.class_balance > 0:
+            self.class_weight = class_weights(
+                (self.source(k).label for k in range(self.cfg.balance_samples)), self.cfg.class_balance
+            ).to(self.device)
 
     def build_optimizers(self) -> None:
         self.optimizers["parser"] = torch.optim.AdamW(
@@ -139,7 +163,7 @@ class ParserStage(Stage):
         image, label = batch
         with self.trainer.autocast():
             logits = self.nets["parser"](image)
-        loss = F.cross_entropy(logits.float(), label)
+        loss = F.cross_entropy(logits.float(), label, weight=self.class_weight)
         self.trainer.backward(loss)
         self.trainer.step(self.optimizers["parser"])
         acc = (logits.detach().argmax(1) == label).float().mean()
