@@ -83,9 +83,12 @@ def apply_edit(session, edit: dict, base: Path) -> None:
         return v
 
     if op == "mask":
-        mask, note = read_mask(ref_path("path"), session.state.mask.shape)
+        path = ref_path("path")
+        mask, note = read_mask(path)
         if note:
             print(f"note: {note}", file=sys.stderr)
+        mask, frame = session.mask_in_crop(mask)
+        print(f"note: {path.name} taken as a mask of the {frame}", file=sys.stderr)
         session.set_mask(mask)
     elif op == "transfer":
         session.transfer(str(ref_path()), edit.get("regions") or [region()])
@@ -274,12 +277,18 @@ def cmd_parse(a) -> int:
     bundle = load_bundle(a.bundle) if a.bundle else None
     engine = EditSession.load_engine(bundle, parser=parser, detector=a.detector)
     prep = engine.prepare(a.photo, align=not a.no_align, crop_box=_crop_box(a.crop))
-    save_mask(a.output, prep.parsed_mask)
+    if a.frame == "crop":
+        mask, under = prep.parsed_mask, prep.crop
+    else:  # the photo's own frame: same width and height as the (EXIF-oriented) photo
+        from engine.maskops import warp_labels
+
+        under = prep.photo.rgb
+        mask = warp_labels(prep.parsed_mask, prep.alignment.inverse, (under.shape[1], under.shape[0]))
+    save_mask(a.output, mask)
     if a.vis:
         import cv2
 
-        vis = cv2.addWeighted(prep.crop, 0.45, labels.colorize(prep.parsed_mask), 0.55, 0)
-        save_image(a.vis, vis)
+        save_image(a.vis, cv2.addWeighted(under, 0.45, labels.colorize(mask), 0.55, 0))
     if not prep.face_found:
         print(f"warning: {prep.status}", file=sys.stderr)
     return 0
@@ -329,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("edit", help="edit a photo without the GUI")
     e.add_argument("photo")
     e.add_argument("-o", "--output", required=True)
-    e.add_argument("--mask", help="replace the parsed mask with this label PNG")
+    e.add_argument("--mask", help="replace the parsed mask with this label PNG (the photo's size, or the crop's)")
     e.add_argument("--transfer", action="append", default=[], metavar="REGION=REF")
     e.add_argument("--swap", metavar="REF", help="face swap+: all face regions and hair from REF")
     e.add_argument("--color", action="append", default=[], metavar="REGION=#rrggbb")
@@ -355,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("photo")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--vis")
+    p.add_argument("--frame", choices=["photo", "crop"], default="photo",
+                   help="photo: the mask has the photo's size (default); crop: the aligned crop the model sees")
     p.add_argument("--parser", default="bundle", choices=["bundle", "bisenet", "parsenet"])
     p.add_argument("--parser-weights")
     p.add_argument("--bundle")

@@ -183,3 +183,46 @@ def resample_labels(mask: np.ndarray, size: int) -> np.ndarray:
         take = cover > best
         out[take], best[take] = c, cover[take]
     return out
+
+
+def warp_labels(mask: np.ndarray, matrix: np.ndarray, out_wh: tuple[int, int], *, fill: int = 0) -> np.ndarray:
+    """A label map carried through a 2×3 affine (source -> output pixels) into an ``out_wh`` image,
+    class by class: each class's coverage is warped bilinearly (area-shrunk first when the affine
+    shrinks, lightly smoothed when it enlarges), and every pixel takes the class covering most of it.
+    Edges come out as smooth as the coverage, never as enlarged pixel blocks. Output pixels the source
+    does not cover get ``fill``. Only the bounding box of the source's footprint is computed."""
+    m = np.asarray(mask, np.uint8)
+    a = np.asarray(matrix, np.float64).reshape(2, 3)
+    W, H = int(out_wh[0]), int(out_wh[1])
+    h, w = m.shape
+    out = np.full((H, W), fill, np.uint8)
+    corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ a.T
+    x0, y0 = np.floor(corners.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+    if x1 <= x0 or y1 <= y0:
+        return out
+    a = a.copy()
+    a[:, 2] -= (x0, y0)  # into the footprint's box
+    scale = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))
+    shrink = scale < 0.75
+    if shrink:  # area-average the coverage down to about the output's scale first
+        sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+        a = a @ np.array([[w / sw, 0, 0], [0, h / sh, 0], [0, 0, 1]])
+    size = (x1 - x0, y1 - y0)
+
+    def warp(cov: np.ndarray) -> np.ndarray:
+        if shrink:
+            cov = cv2.resize(cov, (sw, sh), interpolation=cv2.INTER_AREA)
+        elif scale > 1.5:
+            cov = cv2.GaussianBlur(cov, (0, 0), 0.5)
+        return cv2.warpAffine(cov, a, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+    best = np.zeros((size[1], size[0]), np.float32)
+    roi = out[y0:y1, x0:x1]
+    for c in np.flatnonzero(np.bincount(m.ravel(), minlength=NUM_CLASSES)):
+        cov = warp((m == c).astype(np.float32))
+        take = cov > best
+        roi[take], best[take] = c, cov[take]
+    roi[best < 0.25] = fill  # outside the source (its coverage fades out there)
+    return out

@@ -115,3 +115,25 @@ def test_hand_placed_crop_and_raw_composite(files, tmp_path, tiny_bundle, capsys
     res, src = load_image(out).rgb, load_image(files / "photo.jpg").rgb
     changed = np.argwhere(np.any(res != src, axis=2))
     assert changed.size and changed[:, 1].min() >= 100 - 46 and changed[:, 1].max() <= 100 + 46
+
+
+def test_parse_writes_the_photos_frame_and_edit_takes_either(files, tmp_path, tiny_bundle, capsys):
+    from engine.imageio import load_mask
+
+    photo = load_image(files / "photo.jpg").rgb
+    code, _, err = run(["parse", files / "photo.jpg", "-o", tmp_path / "full.png", "--vis", tmp_path / "v.png",
+                        "--bundle", tiny_bundle], capsys)
+    assert code == 0, err
+    full = load_mask(tmp_path / "full.png")
+    assert full.shape == photo.shape[:2] and load_image(tmp_path / "v.png").rgb.shape == photo.shape
+    code, _, err = run(["parse", files / "photo.jpg", "-o", tmp_path / "crop.png", "--frame", "crop",
+                        "--bundle", tiny_bundle], capsys)
+    assert code == 0 and load_mask(tmp_path / "crop.png").shape == (64, 64)
+    for mask, frame in ((tmp_path / "full.png", "photo (200×160)"), (tmp_path / "crop.png", "aligned crop (64×64)")):
+        code, _, err = run(["edit", files / "photo.jpg", "-o", tmp_path / "o.png", "--bundle", tiny_bundle,
+                            "--mask", mask, "--composite", "raw"], capsys)
+        assert code == 0 and f"taken as a mask of the {frame}" in err, err
+    save_mask(tmp_path / "odd.png", np.zeros((10, 12), np.uint8))
+    code, _, err = run(["edit", files / "photo.jpg", "-o", tmp_path / "o2.png", "--bundle", tiny_bundle,
+                        "--mask", tmp_path / "odd.png"], capsys)
+    assert code == cli.EXIT_ERROR and "photo's size (200×160)" in err and "crop's (64×64)" in err

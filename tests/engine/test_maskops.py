@@ -88,3 +88,22 @@ def test_brush_property_valid_labels_and_exact_revert(pts, radius, label):
 def test_non_finite_and_malformed_points_raise_maskoperror(call):
     with pytest.raises(maskops.MaskOpError):
         call(_mask())
+
+
+def test_warp_labels_enlarges_without_staircase_and_comes_back():
+    import cv2
+
+    from engine.maskops import warp_labels
+
+    m = np.zeros((64, 64), np.uint8)
+    cv2.circle(m, (32, 32), 20, 13, -1)
+    a = np.array([[8.0, 0, 30], [0, 8.0, 20]])
+    big = warp_labels(m, a, (600, 560))
+    assert big.shape == (560, 600) and big[0, 0] == 0 and big[20 + 8 * 32, 30 + 8 * 32] == 13
+    # along the circle's edge the boundary moves smoothly: no run of 8 equal columns (an enlarged pixel)
+    rows = np.nonzero((big == 13).any(1))[0]
+    left = np.array([np.argmax(big[r] == 13) for r in rows[40:-40]])
+    steps = np.abs(np.diff(left))
+    assert steps.max() <= 3, "the edge jumps by whole enlarged pixels"
+    back = warp_labels(big, cv2.invertAffineTransform(a), (64, 64))
+    assert (back == m).mean() > 0.98  # a smooth round trip: only edge pixels may move
