@@ -4,8 +4,8 @@ Everything is measured on held-out synthetic faces, seeds from ``--first-seed`` 
 split; training uses seeds from 1,000,000), at the bundle's resolution. Keys of the report:
 
 - ``recon_psnr`` / ``recon_ssim``: ``G(m, E(x, m))`` against ``x`` (dB; SSIM on [0, 1]).
-- ``mask_consistency``: pixel accuracy of our parser on generated faces against the mask they were
-  generated from; the faces get the styles of *another* face (mask-to-face), so the parser has to find
+- ``mask_consistency``: pixel accuracy of our parser (reading at its own resolution) on generated faces
+  against the mask they were generated from; the faces get the styles of *another* face (mask-to-face), so the parser has to find
   the layout and not just the original image.
 - ``harmony_error``: per harmoniser (``off``, ``mrsa``, ``msca``), a transfer of skin and/or hair from a
   source face onto a target, compared with the exact relit ground truth of the synthetic renderer:
@@ -87,6 +87,16 @@ def _faces(seeds, size, device) -> Faces:
 
     samples = [render_face(s, size) for s in seeds]
     return Faces.from_arrays([s.image for s in samples], [s.label for s in samples], device)
+
+
+def _parse_at(parser, x: torch.Tensor, size: int) -> torch.Tensor:
+    """The parser's logits for ``x``, the images enlarged to the size it parses at and the logits
+    brought back to ``x``'s size (the parser judges generated faces at its own resolution)."""
+    h = x.shape[-1]
+    if size == h:
+        return parser(x)
+    up = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return torch.nn.functional.interpolate(parser(up), size=(h, h), mode="area")
 
 
 def _miou(pred: torch.Tensor, label: torch.Tensor) -> float:
@@ -172,6 +182,7 @@ def evaluate(
     dev, res = bundle.device, bundle.resolution
     nets = bundle.nets
     enc, gen = nets.get("encoder"), nets.get("generator")
+    p_size = int(bundle.meta.get("parser_resolution", res))  # the size the engine parses at
     the = Networks(**{k: v for k, v in nets.items() if k in Networks.__dataclass_fields__})
     parser, scorer = nets.get("parser"), nets.get("harmony")
     report: dict = {
@@ -212,13 +223,12 @@ def evaluate(
         )
         grids["reconstruction"] = [faces.image, y, swapped, _colour(faces.label)]
         if parser is not None:
-            acc = (parser(swapped).argmax(1) == faces.label).float().flatten(1).mean(1)
+            acc = (_parse_at(parser, swapped, p_size).argmax(1) == faces.label).float().flatten(1).mean(1)
             report["mask_consistency"] = _mean(acc)
 
     if parser is not None:
         from engine.parsing import mirror_averaged
 
-        p_size = int(bundle.meta.get("parser_resolution", res))  # the size the engine parses at
         pf = faces if p_size == res else _faces(range(first_seed, first_seed + samples), p_size, dev)
         pred = parser(pf.image).argmax(1)
         report["parser_size"] = p_size
