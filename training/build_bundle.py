@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from training.config import ConfigError, HelpRequested, parse_config
+from training.config import ConfigError, parse_command
 from training.model_card import model_card
 
 __all__ = ["BundleBuildConfig", "build_bundle", "main", "PLAN"]
@@ -280,14 +280,9 @@ def build_bundle(bc: BundleBuildConfig, command: str = "") -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        bc = parse_config(BundleBuildConfig, argv, prog="facepaint-train bundle")
-    except HelpRequested as h:
-        print(h)
-        return 0
-    except ConfigError as e:
-        print(f"facepaint-train bundle: error: {e}", file=sys.stderr)
-        return 2
+    bc, code = parse_command(BundleBuildConfig, argv, "facepaint-train bundle")
+    if bc is None:
+        return code
     command = "facepaint-train bundle " + " ".join(shlex.quote(a) for a in argv)
     try:
         result = build_bundle(bc, command.strip())

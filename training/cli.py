@@ -18,7 +18,7 @@ import difflib
 import json
 import sys
 
-from training.config import ConfigError, HelpRequested, parse_config
+from training.config import parse_command
 from training.loop import STAGES, stage_class
 
 __all__ = ["main"]
@@ -35,14 +35,9 @@ def _train(name: str, argv: list[str]) -> int:
 
     cls = stage_class(name)
     prog = f"facepaint-train {name}"
-    try:
-        cfg = parse_config(cls.config_cls, argv, prog=prog)
-    except HelpRequested as h:
-        print(h)
-        return 0
-    except ConfigError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+    cfg, code = parse_command(cls.config_cls, argv, prog)
+    if cfg is None:
+        return code
     from training.data.sample import DatasetError
 
     try:

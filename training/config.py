@@ -17,6 +17,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -370,3 +371,22 @@ def load_config(cls: type, path: str | Path) -> Any:
     if not isinstance(payload, dict) or "config" not in payload:
         raise ConfigError(f"{path} is not a saved training config")
     return config_from_dict(cls, payload["config"])
+
+
+def parse_command(cls: type, argv: list[str], prog: str, check: Callable[[Any], None] | None = None):
+    """A ``facepaint-train`` command's options: ``(config, None)``, or ``(None, exit code)`` once the
+    help (0) or a one-line error (2) is printed. ``check(cfg)`` may raise ConfigError for what the
+    options cannot say alone (a required folder, say)."""
+    import sys
+
+    try:
+        cfg = parse_config(cls, argv, prog=prog)
+        if check is not None:
+            check(cfg)
+    except HelpRequested as h:
+        print(h)
+        return None, 0
+    except ConfigError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return None, 2
+    return cfg, None

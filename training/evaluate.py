@@ -50,7 +50,7 @@ from engine.harmonise import harmonise
 from engine.labels import COLORS, NAMES, NUM_CLASSES
 from engine.models.mrsa import compose_reference
 from engine.networks import Networks
-from training.config import ConfigError, HelpRequested, parse_config
+from training.config import ConfigError, parse_command
 from training.losses import psnr, region_mean_abs_error, ssim
 from training.stages.common import EVAL_SEED_LIMIT, images_to_tensor
 from training.stages.gen_data import TRANSFER_CHOICES, Faces
@@ -332,18 +332,14 @@ def evaluate(
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        cfg = parse_config(
-            EvalConfig, sys.argv[1:] if argv is None else argv, prog="facepaint-train evaluate"
-        )
+    def check(cfg):
         if not cfg.bundle:
             raise ConfigError("--bundle DIR is required")
-    except HelpRequested as h:
-        print(h)
-        return 0
-    except ConfigError as e:
-        print(f"facepaint-train evaluate: {e}", file=sys.stderr)
-        return 2
+
+    argv = sys.argv[1:] if argv is None else argv
+    cfg, code = parse_command(EvalConfig, argv, "facepaint-train evaluate", check)
+    if cfg is None:
+        return code
     out = Path(cfg.out) if cfg.out else Path(cfg.bundle) / "evaluation"
     try:
         report = _evaluate_cfg(cfg, out)

@@ -168,19 +168,17 @@ def align_main(argv: list[str]) -> int:
     import json
     import sys
 
-    from training.config import ConfigError, HelpRequested, parse_config
+    from training.config import ConfigError, parse_command
 
     prog = "facepaint-train align"
-    try:
-        cfg = parse_config(AlignConfig, argv, prog=prog)
+
+    def check(cfg):
         if not cfg.src or not cfg.out:
             raise ConfigError("--src and --out are required")
-    except HelpRequested as h:
-        print(h)
-        return 0
-    except ConfigError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+
+    cfg, code = parse_command(AlignConfig, argv, prog, check)
+    if cfg is None:
+        return code
     try:
         report = align_folder(cfg.src, cfg.out, cfg.size, detector=cfg.detector, limit=cfg.limit or None)
     except (FileNotFoundError, OSError, ValueError) as e:

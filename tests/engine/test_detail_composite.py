@@ -273,7 +273,9 @@ def test_raw_mode_is_the_plain_feathered_blend(session, engine):
     assert np.array_equal(session.render(), expected)
 
 
-def test_unedited_render_is_cached_across_a_slider_drag(session, engine, monkeypatch):
+@pytest.fixture
+def unedited_calls(monkeypatch) -> list:
+    """Counts the unedited renders the Renderer makes (one entry per call)."""
     calls = []
     real = Renderer.generate_unedited
 
@@ -282,6 +284,11 @@ def test_unedited_render_is_cached_across_a_slider_drag(session, engine, monkeyp
         return real(self, prep, state)
 
     monkeypatch.setattr(Renderer, "generate_unedited", counting)
+    return calls
+
+
+def test_unedited_render_is_cached_across_a_slider_drag(session, engine, unedited_calls):
+    calls = unedited_calls
     for eta in (0.5, 1.0, 1.5, 2.0):
         session.tune("hair", 4, eta)
         session.render()
@@ -323,15 +330,8 @@ def test_state_accepts_raw_mode():
         EditState(mask=np.zeros((8, 8), np.uint8), composite="bogus")
 
 
-def test_many_colour_edits_keep_the_unedited_render(session, engine, monkeypatch):
-    calls = []
-    real = Renderer.generate_unedited
-
-    def counting(self, prep, state):
-        calls.append(1)
-        return real(self, prep, state)
-
-    monkeypatch.setattr(Renderer, "generate_unedited", counting)
+def test_many_colour_edits_keep_the_unedited_render(session, engine, unedited_calls):
+    calls = unedited_calls
     for i in range(70):  # more colour styles than the image keeps (64): only they are dropped
         session.color("skin", (100 + i, 80, 60))
         session.render()
