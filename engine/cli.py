@@ -85,10 +85,8 @@ def apply_edit(session, edit: dict, base: Path) -> None:
     if op == "mask":
         path = ref_path("path")
         mask, note = read_mask(path)
-        if note:
-            print(f"note: {note}", file=sys.stderr)
-        mask, frame = session.mask_in_crop(mask)
-        print(f"note: {path.name} taken as a mask of the {frame}", file=sys.stderr)
+        mask, frame = session.prepared.mask_in_crop(mask)
+        _note(note, f"{path.name} taken as a mask of the {frame}")
         session.set_mask(mask)
     elif op == "transfer":
         session.transfer(str(ref_path()), edit.get("regions") or [region()])
@@ -125,8 +123,12 @@ def apply_edit(session, edit: dict, base: Path) -> None:
     if op == "transfer" and done is not None and done.skipped:
         from engine.edits import missing_text
 
-        print(f"note: the reference has no {missing_text(done.skipped)}; those regions keep their style",
-              file=sys.stderr)
+        _note(f"the reference has no {missing_text(done.skipped)}; those regions keep their style")
+
+
+def _note(*lines: str) -> None:
+    for line in filter(None, lines):
+        print(f"note: {line}", file=sys.stderr)
 
 
 def script_path(v: str, base: Path, what: str) -> Path:
@@ -280,10 +282,7 @@ def cmd_parse(a) -> int:
     if a.frame == "crop":
         mask, under = prep.parsed_mask, prep.crop
     else:  # the photo's own frame: same width and height as the (EXIF-oriented) photo
-        from engine.maskops import warp_labels
-
-        under = prep.photo.rgb
-        mask = warp_labels(prep.parsed_mask, prep.alignment.inverse, (under.shape[1], under.shape[0]))
+        mask, under = prep.mask_in_photo(prep.parsed_mask), prep.photo.rgb
     save_mask(a.output, mask)
     if a.vis:
         import cv2

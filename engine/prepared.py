@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -14,8 +14,14 @@ import torch
 from engine.errors import EngineError
 from engine.face import Alignment
 from engine.imageio import LoadedImage
+from engine.maskops import warp_labels
+from engine.state import StateError
 
 __all__ = ["LRU", "EngineError", "ImageCache", "PreparedImage", "ReferenceStore"]
+
+if TYPE_CHECKING:
+    from engine.detail import DetailResult
+    from engine.state import EditState
 
 V = TypeVar("V")
 
@@ -41,6 +47,10 @@ class LRU(Generic[V]):
             self._items.popitem(last=False)
         return value
 
+    def peek(self, key: Hashable) -> V | None:
+        """The value for ``key`` (None when absent), without making it recently used."""
+        return self._items.get(key)
+
     def put(self, key: Hashable, value: V) -> None:
         """Keep ``value`` for ``key`` (replacing any), as the most recently used."""
         self._items.pop(key, None)
@@ -64,7 +74,7 @@ class ImageCache:
     photo_lab: np.ndarray | None = None  # Lab of the crop
     unedited: LRU[np.ndarray] = field(default_factory=lambda: LRU(UNEDITED_RENDERS))  # Lab renders
     color_styles: LRU[torch.Tensor] = field(default_factory=lambda: LRU(COLOR_STYLES))
-    detail: tuple[Any, Any] | None = None  # (EditState, engine.detail.DetailResult) of the last render
+    detail: tuple[EditState, DetailResult] | None = None  # the last detail composite and its state
 
 
 @dataclass
@@ -80,6 +90,26 @@ class PreparedImage:
     source: str = ""
     sha256: str = ""  # of the full photo's pixels; set for references, whose full photo is dropped
     cache: ImageCache = field(default_factory=ImageCache, repr=False)
+
+    def mask_in_photo(self, mask: np.ndarray) -> np.ndarray:
+        """A crop-frame label map carried into the photo's frame (its width and height, EXIF-oriented),
+        class by class; pixels outside the crop are background."""
+        h, w = self.photo.rgb.shape[:2]
+        return warp_labels(mask, self.alignment.inverse, (w, h))
+
+    def mask_in_crop(self, mask: np.ndarray) -> tuple[np.ndarray, str]:
+        """A label map in the aligned crop's frame, from one in the crop's frame or the photo's;
+        returns it and which frame it was in."""
+        m = np.asarray(mask)
+        crop, photo = self.parsed_mask.shape, self.photo.rgb.shape[:2]
+        if m.shape == crop:
+            return m, f"aligned crop ({crop[1]}×{crop[0]})"
+        if m.shape == photo:
+            return warp_labels(m, self.alignment.matrix, crop[::-1]), f"photo ({photo[1]}×{photo[0]})"
+        raise StateError(
+            f"the mask is {m.shape[1]}×{m.shape[0]}; it must have the photo's size ({photo[1]}×{photo[0]}) "
+            f"or the aligned crop's ({crop[1]}×{crop[0]})"
+        )
 
     @property
     def face_found(self) -> bool:
@@ -101,9 +131,10 @@ class ReferenceStore:
         return prep.id
 
     def get(self, ref_id: str) -> PreparedImage:
-        if ref_id not in self._refs:
+        prep = self._refs.peek(ref_id)  # using a reference does not keep it: adding it again does
+        if prep is None:
             raise EngineError(f"reference {ref_id} is not loaded; add it to the gallery first")
-        return self._refs.get(ref_id, lambda: None)
+        return prep
 
     def __contains__(self, ref_id: str) -> bool:
         return ref_id in self._refs

@@ -18,7 +18,6 @@ from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.history import History, op_between
 from engine.imageio import ImageError, save_image, save_mask
-from engine.maskops import warp_labels
 from engine.sessionfile import (
     SessionFileError,
     check_session_header,
@@ -137,20 +136,6 @@ class EditSession:
 
     def paint_rect(self, x0, y0, x1, y1, label: int):
         return self.apply(edits.rectangle(self.state, x0, y0, x1, y1, label), "Rectangle")
-
-    def mask_in_crop(self, mask: np.ndarray) -> tuple[np.ndarray, str]:
-        """A label map in the aligned crop's frame, from one in the crop's frame or the photo's
-        (carried through the alignment class by class); returns it and which frame it was in."""
-        m = np.asarray(mask)
-        crop, photo = self.state.mask.shape, self.prepared.photo.rgb.shape[:2]
-        if m.shape == crop:
-            return m, f"aligned crop ({crop[1]}×{crop[0]})"
-        if m.shape == photo:
-            return warp_labels(m, self.prepared.alignment.matrix, crop[::-1]), f"photo ({photo[1]}×{photo[0]})"
-        raise StateError(
-            f"the mask is {m.shape[1]}×{m.shape[0]}; it must have the photo's size ({photo[1]}×{photo[0]}) "
-            f"or the aligned crop's ({crop[1]}×{crop[0]})"
-        )
 
     def set_mask(self, mask: np.ndarray):
         return self.apply(edits.set_mask(self.state, mask), "Replace mask")
