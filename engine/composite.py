@@ -6,8 +6,7 @@ Only pixels with weight > 0 are ever recomputed.
 Besides the plain pixel blends this module holds the primitives of detail-preserving compositing
 (:mod:`engine.detail` builds the algorithm from them): an exact CIE Lab conversion, changes applied to a
 photo as Lab deltas (a zero delta leaves a pixel bit-exact), a multi-band (Laplacian pyramid) blend, and
-:func:`paste_detail`, which carries a crop-space change into the full-size photo without replacing the
-photo's own fine detail by the upsampled crop.
+the box helpers :mod:`engine.photospace` uses to carry a crop-space change into the full-size photo.
 
 Affine matrices are 2×3 float64 and follow OpenCV's pixel-centre convention (integer coordinates are
 pixel centres); ``matrix`` maps photo -> crop, as in :class:`engine.face.Alignment`.
@@ -28,7 +27,6 @@ __all__ = [
     "lab_to_rgb",
     "laplacian_blend",
     "paste_back",
-    "paste_detail",
     "rgb_to_lab",
     "shrink",
     "warp_affine",
@@ -330,73 +328,3 @@ def _robust_std(x: np.ndarray) -> np.ndarray:
     if len(x) > 8192:
         x = x[:: len(x) // 8192]  # a fixed subsample: a level estimate needs no more
     return (1.4826 * np.median(np.abs(x - np.median(x, axis=0)), axis=0)).astype(np.float32)
-
-
-def paste_detail(
-    photo_rgb: np.ndarray,
-    crop_rgb: np.ndarray,
-    delta_lab: np.ndarray,
-    support,
-    new_alpha,
-    matrix,
-    *,
-    grain: bool = True,
-    seed: int = 0,
-) -> np.ndarray:
-    """Carry a crop-space edit into the full-size photo as a change, not as pixels.
-
-    ``delta_lab`` (float S×S×3) is the edit's change in Lab relative to ``crop_rgb`` (the photo's crop);
-    it is warped into the photo and added to the photo's own Lab values, so detail finer than the crop
-    (pores, strands, grain at full resolution) survives. Where ``new_alpha`` (S×S in [0, 1]) is > 0 the
-    content is new (a reshaped region): there the photo's fine residual (photo minus the upsampled crop)
-    is removed, so no ghost of the old content shows, and when the photo is larger than the crop, fresh
-    grain with the residual's own level (measured just outside the region) is added. ``support`` (S×S)
-    marks every pixel that may change; pixels whose warped support is 0 are the photo, bit for bit.
-    """
-    photo = np.asarray(photo_rgb)
-    crop = np.asarray(crop_rgb)
-    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
-        raise ValueError(f"photo must be H×W×3 uint8, got {photo.dtype} {photo.shape}")
-    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
-        raise ValueError(f"crop must be S×S×3 uint8, got {crop.dtype} {crop.shape}")
-    delta = np.asarray(delta_lab, np.float32)
-    if delta.shape != crop.shape:
-        raise ValueError(f"delta_lab must be {crop.shape}, got {delta.shape}")
-    sup = _as_weight(support, crop.shape[:2], "support")
-    alpha = _as_weight(new_alpha, crop.shape[:2], "new_alpha")
-    m = _check_matrix(matrix)
-    out = photo.copy()
-    ys, xs = np.nonzero(sup > 0)
-    if len(ys) == 0:
-        return out
-    inverse = cv2.invertAffineTransform(m)
-    H, W = photo.shape[:2]
-    x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
-    if x1 <= x0 or y1 <= y0:
-        return out
-    to_roi = compose_affine(_translate(-x0, -y0), inverse)
-    dsize = (x1 - x0, y1 - y0)
-    s = warp_affine(sup, to_roi, dsize, border="constant")
-    sel = s > 0
-    if not sel.any():
-        return out
-    roi = out[y0:y1, x0:x1]
-    P = rgb_to_lab(roi[sel])
-    new = P + warp_affine(delta, to_roi, dsize, border="constant")[sel]
-    if (alpha > 0).any():
-        a_full = warp_affine(alpha, to_roi, dsize, border="constant")
-        a = a_full[sel][:, None]
-        resid = P - rgb_to_lab(warp_affine(crop, to_roi, dsize, border="replicate")[sel])
-        new -= a * resid
-        scale = 1.0 / affine_scale(m)  # photo px per crop px
-        if grain and scale > 1.25:
-            near = cv2.dilate((a_full > 0).astype(np.uint8), None, iterations=max(2, int(2 * scale)))
-            ring = (near[sel] > 0) & (a[:, 0] == 0)
-            sigma = _robust_std(resid[ring])
-            rng = np.random.default_rng(seed)
-            new += a * rng.standard_normal(new.shape).astype(np.float32) * sigma
-    changed = np.any(new != P, axis=1)
-    vals = roi[sel]
-    vals[changed] = np.rint(lab_to_rgb(new[changed])).clip(0, 255).astype(np.uint8)
-    roi[sel] = vals  # ``roi`` is a view of ``out``
-    return out

@@ -85,6 +85,8 @@ class DetailResult:
     delta_lab: np.ndarray  # float32 [R,R,3]: its change from the photo's crop, in Lab (0 where support is 0)
     support: np.ndarray  # float32 [R,R]: > 0 where a pixel may differ from the photo
     new_alpha: np.ndarray  # float32 [R,R]: weight of new content (reshaped regions), 0 elsewhere
+    detail_delta: np.ndarray | None = None  # float32 [R,R,3]: the style change alone (part of delta_lab)
+    styled: np.ndarray | None = None  # bool [R,R]: pixels whose style changed and class did not
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -244,10 +246,11 @@ def detail_composite(
     levels = pyramid_levels(size) if levels is None else int(levels)
     P = rgb_to_lab(photo) if photo_lab is None else photo_lab
     delta = np.zeros(photo.shape, np.float32)
+    style = np.zeros(photo.shape, np.float32)
     support = np.zeros(hw, np.float32)
     new_alpha = np.zeros(hw, np.float32)
     if not (detail.any() or reshape.any()):
-        return DetailResult(photo.copy(), delta, support, new_alpha)
+        return DetailResult(photo.copy(), delta, support, new_alpha, style, detail)
     # the work box: every pixel the result or its filters can reach
     reach = (
         max(reshape_band(size, feather_px) + 2 ** (levels + 1), 3 * MATCH_SIGMA_FRAC * size)
@@ -261,15 +264,15 @@ def detail_composite(
         U = unedited_lab[ys, xs]
     else:
         U = rgb_to_lab(np.asarray(unedited)[ys, xs]) if unedited is not None else None
-    d, sup, alpha = _composite_box(P[ys, xs], E, U, detail[ys, xs], reshape[ys, xs], seg[ys, xs], size,
-                                   feather_px, sigma, levels, seed)  # fmt: skip
-    delta[ys, xs], support[ys, xs], new_alpha[ys, xs] = d, sup, alpha
+    d, st, sup, alpha = _composite_box(P[ys, xs], E, U, detail[ys, xs], reshape[ys, xs], seg[ys, xs], size,
+                                       feather_px, sigma, levels, seed)  # fmt: skip
+    delta[ys, xs], style[ys, xs], support[ys, xs], new_alpha[ys, xs] = d, st, sup, alpha
     rgb = apply_lab_delta(photo, P, delta, where=support > 0)
-    return DetailResult(rgb, delta, support, new_alpha)
+    return DetailResult(rgb, delta, support, new_alpha, style, detail)
 
 
 def _composite_box(P, E, U, detail, reshape, seg, size, feather_px, sigma, levels, seed):
-    """The algorithm on one box: -> (Lab delta, support, new-content weight)."""
+    """The algorithm on one box: -> (Lab delta, its style part, support, new-content weight)."""
     delta = np.zeros(P.shape, np.float32)
     support = np.zeros(P.shape[:2], np.float32)
     new_alpha = np.zeros(P.shape[:2], np.float32)
@@ -277,6 +280,7 @@ def _composite_box(P, E, U, detail, reshape, seg, size, feather_px, sigma, level
         w_d = feather(detail, feather_px)
         delta = _lowpass_change(E - U, seg, detail, w_d, sigma)
         support = w_d
+    style = delta.copy()
     if reshape.any():
         S = feather(reshape, reshape_band(size, feather_px))
         zone = S > 0
@@ -290,4 +294,5 @@ def _composite_box(P, E, U, detail, reshape, seg, size, feather_px, sigma, level
         support = np.maximum(support, S)
         new_alpha = feather(reshape, 1.0)
     delta[support == 0] = 0.0
-    return delta, support, new_alpha
+    style[support == 0] = 0.0
+    return delta, style, support, new_alpha

@@ -22,6 +22,7 @@ from engine.imageio import ImageError, LoadedImage, load_image
 from engine.maskops import resample_labels
 from engine.networks import Networks
 from engine.prepared import EngineError, PreparedImage, ReferenceStore
+from engine.photospace import ViewRender
 from engine.rendering import Renderer
 from engine.state import EditState, FreeRegion, StateError
 from engine.styles import ResolvedStyles, StyleResolver, recolor
@@ -202,6 +203,11 @@ class FaceEngine:
 
     def compose_full(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
         return self.renderer.compose_full(prep, state, crop_result)
+
+    def render_view(self, prep: PreparedImage, state: EditState) -> ViewRender:
+        """The crop result and the change of the photo-space view since the last call for this image
+        (:meth:`engine.rendering.Renderer.view`): what the editor shows."""
+        return ViewRender(self.renderer.render(prep, state), self.renderer.view(prep, state))
 
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
         return self.renderer.is_unedited(prep, state)

@@ -21,6 +21,7 @@ __all__ = ["LRU", "EngineError", "ImageCache", "PreparedImage", "ReferenceStore"
 
 if TYPE_CHECKING:
     from engine.detail import DetailResult
+    from engine.photospace import ViewCompositor
     from engine.state import EditState
 
 V = TypeVar("V")
@@ -75,6 +76,7 @@ class ImageCache:
     unedited: LRU[np.ndarray] = field(default_factory=lambda: LRU(UNEDITED_RENDERS))  # Lab renders
     color_styles: LRU[torch.Tensor] = field(default_factory=lambda: LRU(COLOR_STYLES))
     detail: tuple[EditState, DetailResult] | None = None  # the last detail composite and its state
+    view: ViewCompositor | None = None  # the editor's photo-space view (engine.photospace)
 
 
 @dataclass

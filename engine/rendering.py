@@ -8,8 +8,8 @@ Composite modes (``EditState.composite``):
   pixels are blended in with a multi-band blend. The unedited render is cached per (image, mask bytes,
   harmoniser variant) in the image's cache, so dragging a slider pays for one generator pass, not two;
   a mask stroke with no style edits needs no unedited render at all. Export carries the change into the
-  full-size photo as a Lab delta (:func:`engine.composite.paste_detail`), so the photo's full-resolution
-  detail survives.
+  full-size photo as a Lab delta (:func:`engine.photospace.paste_change`), so the photo's
+  full-resolution detail survives; the editor's photo-space view is the same paste at its own scale.
 - ``raw``: the changed regions take the generated pixels with a plain feathered blend.
 - ``whole``: the whole face is regenerated.
 
@@ -23,7 +23,7 @@ import hashlib
 import numpy as np
 import torch
 
-from engine import composite, detail
+from engine import composite, detail, photospace
 from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import NUM_CLASSES
 from engine.networks import Networks, image_tensor, mask_tensor, to_uint8
@@ -196,30 +196,30 @@ class Renderer:
         w = composite.feather(self.changed_region(prep, state), FEATHER_PX)
         return composite.blend_crop(prep.crop, gen, w)
 
+    def change_of(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
+        """The state's change as a :class:`engine.detail.DetailResult` ('changed' mode), from the
+        detail composite, or, for a crop made elsewhere, its difference from the photo's crop."""
+        if crop_result is None:
+            return self.detail_result(prep, state)
+        hit = prep.cache.detail
+        if hit is not None and hit[0].same_as(state) and np.array_equal(hit[1].rgb, crop_result):
+            return hit[1]
+        reshape = state.mask != prep.parsed_mask
+        support = np.maximum(
+            composite.feather(self.changed_region(prep, state), FEATHER_PX),
+            composite.feather(reshape, detail.reshape_band(reshape.shape[0], FEATHER_PX)),
+        )
+        delta = composite.rgb_to_lab(np.asarray(crop_result)) - self._photo_lab(prep)
+        delta[support == 0] = 0.0
+        return detail.DetailResult(crop_result, delta, support, composite.feather(reshape, 1.0))
+
     def compose_full(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
         """The full-size photo with the edit applied; untouched pixels stay bit-exact."""
         if self.is_unedited(prep, state):
             return prep.photo.rgb.copy()
         if state.composite == "changed":
-            res = None
-            if crop_result is None:
-                res = self.detail_result(prep, state)
-            else:
-                hit = prep.cache.detail
-                if hit is not None and hit[0].same_as(state) and np.array_equal(hit[1].rgb, crop_result):
-                    res = hit[1]
-            if res is None:  # a crop from elsewhere: carry its difference from the photo's crop
-                reshape = state.mask != prep.parsed_mask
-                support = np.maximum(
-                    composite.feather(self.changed_region(prep, state), FEATHER_PX),
-                    composite.feather(reshape, detail.reshape_band(reshape.shape[0], FEATHER_PX)),
-                )
-                delta = composite.rgb_to_lab(np.asarray(crop_result)) - self._photo_lab(prep)
-                delta[support == 0] = 0.0
-                res = detail.DetailResult(crop_result, delta, support, composite.feather(reshape, 1.0))
-            return composite.paste_detail(
-                prep.photo.rgb, prep.crop, res.delta_lab, res.support, res.new_alpha, prep.alignment.matrix
-            )
+            res = self.change_of(prep, state, crop_result)
+            return photospace.paste_change(prep.photo.rgb, prep.crop, res, prep.alignment.matrix)
         if crop_result is None:
             crop_result = self.render(prep, state)
         region = self.changed_region(prep, state)
@@ -228,3 +228,26 @@ class Renderer:
         else:
             w = composite.feather(region, FEATHER_PX)
         return composite.paste_back(prep.photo.rgb, crop_result, w, prep.alignment.matrix)
+
+    def view(self, prep: PreparedImage, state: EditState) -> photospace.ViewUpdate | None:
+        """What the editor's photo-space view of the state changes since the last call for this image
+        (:class:`engine.photospace.ViewCompositor`, at :func:`engine.photospace.view_scale`); the same
+        paste as :meth:`compose_full`. 'raw' and 'whole' modes are shown as their crop pasted back."""
+        comp = prep.cache.view
+        if comp is None:
+            scale = photospace.view_scale(prep.photo.rgb.shape, prep.alignment.matrix, prep.crop.shape[0])
+            comp = prep.cache.view = photospace.ViewCompositor(
+                prep.photo.rgb, prep.crop, prep.alignment.matrix, scale
+            )
+        if self.is_unedited(prep, state):
+            res = detail.DetailResult(prep.crop, *_no_change(prep.crop.shape[0]))
+        elif state.composite == "changed":
+            res = self.detail_result(prep, state)
+        else:
+            res = self.change_of(prep, state, self.render(prep, state))
+        return comp.update(res)
+
+
+def _no_change(size: int):
+    return (np.zeros((size, size, 3), np.float32), np.zeros((size, size), np.float32),
+            np.zeros((size, size), np.float32))  # fmt: skip

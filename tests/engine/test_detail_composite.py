@@ -13,12 +13,12 @@ from engine.composite import (
     lab_to_rgb,
     laplacian_blend,
     paste_back,
-    paste_detail,
     rgb_to_lab,
 )
-from engine.detail import band_sigma, detail_composite, pyramid_levels, reshape_band
+from engine.detail import DetailResult, band_sigma, detail_composite, pyramid_levels, reshape_band
 from engine.face import manual_alignment
 from engine.imageio import load_image, save_image
+from engine.photospace import paste_change
 from engine.rendering import Renderer
 from engine.session import EditSession, FaceEngine, StateError
 from engine.state import EditState, Override
@@ -191,7 +191,7 @@ def test_reshaped_region_blends_without_a_seam():
 
 
 # --------------------------------------------------------------------------------------- paste_detail
-def test_paste_detail_keeps_full_resolution_detail():
+def test_paste_change_keeps_full_resolution_detail():
     big = textured(512, 4, amp=14)
     al = manual_alignment(big, (256, 256), 400, S)  # ~3 photo px per crop px
     region = ellipse(S, (64, 64), (30, 30))
@@ -199,7 +199,8 @@ def test_paste_detail_keeps_full_resolution_detail():
     delta[region] = (0.0, 30.0, 0.0)  # towards red
     support = feather(region, 3)
     delta *= support[:, :, None]
-    out = paste_detail(big, al.crop, delta, support, np.zeros((S, S), np.float32), al.matrix)
+    zero = np.zeros((S, S), np.float32)
+    out = paste_change(big, al.crop, DetailResult(al.crop, delta, support, zero), al.matrix)
     inv = cv2.invertAffineTransform(al.matrix)
     warped = cv2.warpAffine(support, inv, (512, 512)) > 0
     assert np.array_equal(out[~warped], big[~warped])
@@ -211,7 +212,7 @@ def test_paste_detail_keeps_full_resolution_detail():
         big, lab_to_rgb(rgb_to_lab(al.crop) + delta).round().astype(np.uint8), support, al.matrix
     )
     assert corr(highpass(pasted)[core], highpass(big)[core]) < 0.5
-    same = paste_detail(big, al.crop, np.zeros_like(delta), support, np.zeros((S, S), np.float32), al.matrix)
+    same = paste_change(big, al.crop, DetailResult(al.crop, np.zeros_like(delta), support, zero), al.matrix)
     assert np.array_equal(same, big)
 
 

@@ -1,0 +1,426 @@
+"""A crop-space change carried into the photo's own pixels: the export, and the editor's view of it.
+
+The networks work on an R×R aligned crop; the user's photo is often 5-20 times the crop's side. A change
+computed on the crop (:class:`engine.detail.DetailResult`) reaches the photo as a Lab delta added to the
+photo's own pixels, so its detail survives. How the crop's label maps are enlarged decides whether the
+result looks photographic, so every map is carried the same way:
+
+- **Edges are curves, not pixel blocks.** A region (a class, the reshaped pixels) becomes a coverage
+  map, lightly smoothed in the crop, warped bilinearly, then sharpened to a ramp of ``EDGE_PX`` target
+  pixels around its half level (:func:`edge_weight`). Nothing is ever enlarged nearest-neighbour.
+- **A style change stays inside its region.** Its weight is the region's edge weight snapped to the
+  photo's own edges by a guided filter (the photo is the guide), then cut to 0 below ``STYLE_CUTOFF``:
+  a recoloured strand of hair is recoloured, the wall behind it is not.
+- **New content meets the photo along the smooth edge.** The delta inside the reshaped pixels and the
+  delta outside them are each extended a couple of crop pixels across the edge and mixed by the edge
+  weight, so the crop's pixel grid never shows as a staircase.
+- **No straight seams.** Every weight fades to 0 over the outer ``BORDER_FRAC`` of the crop, so a change
+  that reaches the crop's border is feathered into the photo, not cut by the crop's edge. Pixels outside
+  the photo do not exist here: nothing is computed or shown there.
+- **Grain** for new content has the photo's own level (measured just outside the region) and is drawn
+  from each pixel's position in the target image, so a box computed alone (:class:`ViewCompositor`)
+  matches the same box of the whole.
+
+Every target pixel none of these weights reaches is the photo's, bit for bit. The same function builds
+the export (the full photo) and the editor's view (the photo reduced to ``view_scale``), and the view is
+recomposed only in the box a new change differs from the last one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.composite import (
+    _box_footprint,
+    _check_matrix,
+    _robust_std,
+    _translate,
+    affine_scale,
+    compose_affine,
+    crop_footprint,
+    lab_to_rgb,
+    rgb_to_lab,
+    warp_affine,
+)
+from engine.detail import DetailResult
+from engine.refine import guided_filter
+
+__all__ = [
+    "EDGE_PX",
+    "MAX_VIEW_PIXELS",
+    "ViewCompositor",
+    "ViewRender",
+    "ViewUpdate",
+    "border_ramp",
+    "display_matrix",
+    "edge_weight",
+    "paste_change",
+    "view_scale",
+]
+
+#: Width (target px) of the ramp every enlarged region edge is sharpened to.
+EDGE_PX = 1.5
+#: Fraction of the crop's side over which every weight fades out at the crop's border.
+BORDER_FRAC = 1.0 / 32.0
+#: A style weight below this is 0 (the guided filter's far tails).
+STYLE_CUTOFF = 0.03
+#: Guided-filter regulariser (on [0, 1] colours): edges of contrast above ~0.05 are followed.
+GUIDE_EPS = 2e-3
+#: The editor's view holds the crop's footprint in at most this many pixels.
+MAX_VIEW_PIXELS = 1_200_000
+
+
+# --------------------------------------------------------------------------------------------- weights
+def border_ramp(size: int) -> np.ndarray:
+    """float32 size² map: 0 on the crop's outermost pixel ring, rising smoothly to 1 at ``BORDER_FRAC``
+    of the side inside it."""
+    width = max(2.0, BORDER_FRAC * size)
+    d = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float32)
+    t = np.clip(d / width, 0.0, 1.0)
+    t = t * t * (3.0 - 2.0 * t)
+    return np.minimum(t[:, None], t[None, :])
+
+
+def edge_weight(region: np.ndarray, to_target: np.ndarray, dsize: tuple[int, int]) -> np.ndarray:
+    """A crop-space region (bool or float coverage) in the target: bilinear coverage of the lightly
+    smoothed region, sharpened to a ramp of ``EDGE_PX`` target pixels around its half level. float32
+    (h, w) = dsize[::-1] in [0, 1]."""
+    cov = np.asarray(region, np.float32)
+    scale = affine_scale(to_target)  # target px per crop px
+    if scale > 1.5:
+        cov = cv2.GaussianBlur(cov, (0, 0), 0.6, borderType=cv2.BORDER_REPLICATE)
+    cov = warp_affine(cov, to_target, dsize, border="constant")
+    if scale <= 1.5:
+        return np.clip(cov, 0.0, 1.0)
+    # a smoothed step's coverage climbs 0 -> 1 over about 2 crop px: its distance from the half level,
+    # in target px, is about (cov - 0.5) * 2 * scale
+    t = np.clip((cov - 0.5) * (2.0 * scale / EDGE_PX) + 0.5, 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def _snap_to_photo(weight: np.ndarray, photo: np.ndarray, scale: float) -> np.ndarray:
+    """``weight`` moved onto the photo's own edges (guided filter, the photo as guide)."""
+    band = (weight > 0) & (weight < 1)
+    if not band.any():
+        return weight
+    r = int(np.clip(round(scale), 2, 8))
+    g = photo.astype(np.float32) / 255.0
+    out = guided_filter(g, weight[:, :, None], r, GUIDE_EPS)[:, :, 0]
+    out = np.clip(out, 0.0, 1.0)
+    out[out < STYLE_CUTOFF] = 0.0
+    return out
+
+
+def _extend(x: np.ndarray, inside: np.ndarray, px: float) -> np.ndarray:
+    """``x`` (H×W×3) kept on ``inside`` and carried ~``px`` crop pixels past it (normalised blur)."""
+    m = inside.astype(np.float32)
+    num = cv2.GaussianBlur(x * m[:, :, None], (0, 0), px)
+    den = cv2.GaussianBlur(m, (0, 0), px)
+    out = np.where(den[:, :, None] > 1e-3, num / np.maximum(den, 1e-3)[:, :, None], 0.0).astype(np.float32)
+    out[inside] = x[inside]
+    return out
+
+
+def _coord_noise(x0: int, y0: int, shape: tuple[int, int], seed: int) -> np.ndarray:
+    """Standard-normal noise (H×W×3) that depends only on each pixel's target position and ``seed``."""
+    h, w = shape
+    ys = np.arange(y0, y0 + h, dtype=np.uint64)[:, None, None]
+    xs = np.arange(x0, x0 + w, dtype=np.uint64)[None, :, None]
+    cs = np.arange(3, dtype=np.uint64)[None, None, :]
+
+    def hash_u(k):
+        v = (xs * np.uint64(0x9E3779B1) + ys * np.uint64(0x85EBCA77) + cs * np.uint64(0xC2B2AE3D)
+             + np.uint64(seed * 2 + k) * np.uint64(0x27D4EB2F)) & np.uint64(0xFFFFFFFF)  # fmt: skip
+        v ^= v >> np.uint64(15)
+        v = (v * np.uint64(0x2C1B3C6D)) & np.uint64(0xFFFFFFFF)
+        v ^= v >> np.uint64(12)
+        v = (v * np.uint64(0x297A2D39)) & np.uint64(0xFFFFFFFF)
+        v ^= v >> np.uint64(15)
+        return (v.astype(np.float32) + 0.5) / np.float32(2**32)
+
+    u1, u2 = hash_u(0), hash_u(1)
+    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(np.float32(2 * np.pi) * u2)).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------- the paste
+@dataclass
+class _Pieces:
+    """The crop-space maps of one change, ready to be warped."""
+
+    size: int
+    delta_in: np.ndarray  # Lab delta of the new content, extended past the reshaped pixels
+    delta_out: np.ndarray  # the blend band's delta around them (and a legacy change), extended inwards
+    delta_style: np.ndarray | None  # the style change of unreshaped pixels
+    reshaped: np.ndarray  # bool
+    styled: np.ndarray | None  # bool: pixels whose style changed
+    reach: np.ndarray  # float: > 0 wherever the change may act, border ramp applied
+    ramp: np.ndarray
+
+
+def _pieces(res: DetailResult) -> _Pieces:
+    size = res.support.shape[0]
+    ramp = border_ramp(size)
+    delta = np.asarray(res.delta_lab, np.float32)
+    reshaped = np.asarray(res.new_alpha) >= 0.999
+    style = None if res.detail_delta is None else np.asarray(res.detail_delta, np.float32)
+    out = delta * (~reshaped)[:, :, None]
+    if style is not None:
+        out = out - style * (~reshaped)[:, :, None]
+    ext = 2.0
+    return _Pieces(
+        size,
+        _extend(delta, reshaped, ext) if reshaped.any() else delta,
+        _extend(out, ~reshaped, ext) if reshaped.any() else out,
+        style,
+        reshaped,
+        None if res.styled is None else np.asarray(res.styled, bool) & ~reshaped,
+        np.asarray(res.support, np.float32) * ramp,
+        ramp,
+    )
+
+
+def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
+    """The photo's fine grain level (robust σ per Lab channel) just outside the reshaped pixels, as seen
+    in ``photo``; None where there is nothing reshaped or the photo is not finer than the crop."""
+    m = _check_matrix(matrix)
+    scale = 1.0 / affine_scale(m)
+    reshaped = np.asarray(res.new_alpha) >= 0.999
+    if scale <= 1.25 or not reshaped.any():
+        return None
+    ring_crop = cv2.dilate(reshaped.astype(np.uint8), None, iterations=2).astype(bool) & ~reshaped
+    ys, xs = np.nonzero(ring_crop)
+    inverse = cv2.invertAffineTransform(m)
+    H, W = photo.shape[:2]
+    x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    to_roi = compose_affine(_translate(-x0, -y0), inverse)
+    dsize = (x1 - x0, y1 - y0)
+    ring = warp_affine(ring_crop.astype(np.float32), to_roi, dsize, border="constant") > 0.99
+    if ring.sum() < 16:
+        return None
+    roi = photo[y0:y1, x0:x1]
+    up = warp_affine(np.ascontiguousarray(crop), to_roi, dsize, border="replicate")
+    return _robust_std(rgb_to_lab(roi[ring]) - rgb_to_lab(up[ring]))
+
+
+def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
+    """(x0, y0, x1, y1, patch uint8, changed bool) of the target box ``box`` (or the change's whole
+    footprint); None when the change does not reach the target."""
+    size = pieces.size
+    ys, xs = np.nonzero(pieces.reach > 0)
+    if len(ys) == 0:
+        return None
+    inverse = cv2.invertAffineTransform(m)
+    H, W = photo.shape[:2]
+    fx0, fy0, fx1, fy1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
+    if box is not None:
+        fx0, fy0 = max(fx0, box[0]), max(fy0, box[1])
+        fx1, fy1 = min(fx1, box[2]), min(fy1, box[3])
+    if fx1 <= fx0 or fy1 <= fy0:
+        return None
+    scale = 1.0 / affine_scale(m)  # target px per crop px
+    pad = 2 * int(np.clip(round(scale), 2, 8)) + 4  # the guided filter's reach, so a box matches the whole
+    x0, y0 = max(0, fx0 - pad), max(0, fy0 - pad)
+    x1, y1 = min(W, fx1 + pad), min(H, fy1 + pad)
+    to_roi = compose_affine(_translate(-x0, -y0), inverse)
+    dsize = (x1 - x0, y1 - y0)
+    roi = photo[y0:y1, x0:x1]
+
+    def warp(x):
+        return warp_affine(np.ascontiguousarray(x), to_roi, dsize, border="constant")
+
+    reach = warp(pieces.reach)
+    ramp = warp(pieces.ramp)
+    a = edge_weight(pieces.reshaped, to_roi, dsize) * ramp if pieces.reshaped.any() else None
+    change = warp(pieces.delta_out) * ramp[:, :, None]
+    sel = reach > 0
+    if pieces.delta_style is not None and pieces.styled is not None and pieces.styled.any():
+        w = _snap_to_photo(edge_weight(pieces.styled, to_roi, dsize), roi, scale) * ramp
+        change += w[:, :, None] * warp(pieces.delta_style)
+        sel |= w > 0
+    elif pieces.delta_style is not None:
+        change += warp(pieces.delta_style) * ramp[:, :, None]
+    if a is not None:
+        change = a[:, :, None] * warp(pieces.delta_in) + (1.0 - a[:, :, None]) * change
+        sel |= a > 0
+    # only the requested box is written
+    inner = np.zeros(sel.shape, bool)
+    inner[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0] = True
+    sel &= inner
+    patch = roi.copy()
+    if sel.any():
+        P = rgb_to_lab(roi[sel])
+        new = P + change[sel]
+        if a is not None:
+            av = a[sel][:, None]
+            touched = av[:, 0] > 0
+            if touched.any():
+                up = warp_affine(np.ascontiguousarray(crop), to_roi, dsize, border="replicate")[sel]
+                resid = np.zeros_like(P)
+                resid[touched] = P[touched] - rgb_to_lab(up[touched])
+                new -= av * resid
+                if grain_sigma is not None:
+                    yy, xx = np.nonzero(sel)
+                    noise = _coord_noise(x0, y0, sel.shape, seed)[yy, xx]
+                    new += av * noise * np.asarray(grain_sigma, np.float32)
+        moved = np.any(new != P, axis=1)
+        vals = patch[sel]
+        vals[moved] = np.rint(lab_to_rgb(new[moved])).clip(0, 255).astype(np.uint8)
+        patch[sel] = vals
+    sl = (slice(fy0 - y0, fy1 - y0), slice(fx0 - x0, fx1 - x0))
+    return fx0, fy0, fx1, fy1, patch[sl], sel[sl]
+
+
+def paste_change(photo_rgb: np.ndarray, crop_rgb: np.ndarray, res: DetailResult, matrix, *,
+                 grain: bool = True, seed: int = 0) -> np.ndarray:  # fmt: skip
+    """The photo (uint8 H×W×3, any size) with the crop-space change ``res`` applied (see the module doc).
+    ``crop_rgb`` is the photo's aligned crop, ``matrix`` maps the photo to the crop. Returns a new array;
+    pixels the change does not reach are the photo's, bit for bit."""
+    photo = np.asarray(photo_rgb)
+    crop = np.asarray(crop_rgb)
+    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+        raise ValueError(f"photo must be H×W×3 uint8, got {photo.dtype} {photo.shape}")
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"crop must be S×S×3 uint8, got {crop.dtype} {crop.shape}")
+    _check_result(res, crop.shape[0])
+    m = _check_matrix(matrix)
+    out = photo.copy()
+    sigma = grain_level(photo, crop, res, m) if grain else None
+    got = _paste_roi(photo, crop, _pieces(res), m, None, grain_sigma=sigma, seed=seed)
+    if got is not None:
+        x0, y0, x1, y1, patch, _ = got
+        out[y0:y1, x0:x1] = patch
+    return out
+
+
+def _check_result(res: DetailResult, size: int) -> None:
+    if np.shape(res.delta_lab) != (size, size, 3):
+        raise ValueError(f"delta_lab must be {(size, size, 3)}, got {np.shape(res.delta_lab)}")
+    for name in ("support", "new_alpha"):
+        if np.shape(getattr(res, name)) != (size, size):
+            raise ValueError(f"{name} must be {size}×{size}, got {np.shape(getattr(res, name))}")
+
+
+# ------------------------------------------------------------------------------------------- the view
+def view_scale(photo_shape: tuple[int, ...], matrix, size: int, max_pixels: int = MAX_VIEW_PIXELS) -> float:
+    """The editor view's scale (view px per photo px, at most 1): the crop's footprint in the photo
+    fits in ``max_pixels``."""
+    H, W = photo_shape[:2]
+    inverse = cv2.invertAffineTransform(_check_matrix(matrix))
+    x0, y0, x1, y1 = crop_footprint(inverse, size, (W, H))
+    area = max(1, (x1 - x0) * (y1 - y0))
+    return float(min(1.0, np.sqrt(max_pixels / area)))
+
+
+def display_matrix(matrix, scale: float) -> np.ndarray:
+    """photo -> crop ``matrix`` as view -> crop, for a view that is the photo resized by ``scale``
+    (INTER_AREA's pixel-centre convention)."""
+    if scale == 1.0:
+        return np.asarray(matrix, np.float64)
+    view_to_photo = np.array([[1.0 / scale, 0.0, 0.5 / scale - 0.5], [0.0, 1.0 / scale, 0.5 / scale - 0.5]])
+    return compose_affine(np.asarray(matrix, np.float64), view_to_photo)
+
+
+@dataclass
+class ViewUpdate:
+    """What changed in the view: the box (x0, y0, x1, y1) in view pixels, its pixels, and which of them
+    differ from the photo (``changed``). ``scale`` is view px per photo px."""
+
+    scale: float
+    box: tuple[int, int, int, int]
+    rgb: np.ndarray
+    changed: np.ndarray
+    seconds: float
+    cache_bytes: int
+
+
+@dataclass
+class ViewRender:
+    """One render for the editor: the crop-size result and the view's change (None: no change)."""
+
+    crop: np.ndarray
+    view: ViewUpdate | None
+
+
+_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled")
+
+
+class ViewCompositor:
+    """The photo-space view of one image's changes at ``scale``, recomposed only where a change differs
+    from the previous one (the crop box of the difference, carried into the view)."""
+
+    def __init__(self, photo_rgb: np.ndarray, crop_rgb: np.ndarray, matrix, scale: float):
+        self.scale = float(scale)
+        photo = np.asarray(photo_rgb)
+        if self.scale < 1.0:
+            h, w = photo.shape[:2]
+            size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+            photo = cv2.resize(photo, size, interpolation=cv2.INTER_AREA)
+        self.photo = np.ascontiguousarray(photo)
+        self.crop = np.asarray(crop_rgb)
+        self.matrix = display_matrix(matrix, self.scale)
+        self._last: dict[str, np.ndarray] | None = None
+        self._grain: tuple | None = None
+
+    @property
+    def cache_bytes(self) -> int:
+        held = self.photo.nbytes
+        if self._last is not None:
+            held += sum(v.nbytes for v in self._last.values())
+        return int(held)
+
+    def _inputs(self, res: DetailResult) -> dict[str, np.ndarray]:
+        size = self.crop.shape[0]
+        out = {}
+        for name in _FIELDS:
+            v = getattr(res, name)
+            if v is None:
+                v = np.zeros((size, size, 3) if name == "detail_delta" else (size, size), np.float32)
+            out[name] = np.asarray(v)
+        return out
+
+    def _differs(self, new: dict[str, np.ndarray]) -> np.ndarray:
+        if self._last is None:
+            return (new["support"] > 0) | np.any(new["delta_lab"] != 0, axis=-1)
+        diff = np.zeros(new["support"].shape, bool)
+        for name, v in new.items():
+            d = v != self._last[name]
+            diff |= d.any(axis=-1) if d.ndim == 3 else d
+        return diff
+
+    def update(self, res: DetailResult, *, seed: int = 0) -> ViewUpdate | None:
+        """The view's change for ``res``: None when it looks the same as the last one."""
+        t0 = time.perf_counter()
+        _check_result(res, self.crop.shape[0])
+        new = self._inputs(res)
+        diff = self._differs(new)
+        if not diff.any():
+            self._last = new
+            return None
+        # the reach of a crop pixel's change: the edge ramp's smoothing, the extension, one px of warp
+        ys, xs = np.nonzero(cv2.dilate(diff.astype(np.uint8), None, iterations=8))
+        H, W = self.photo.shape[:2]
+        inverse = cv2.invertAffineTransform(self.matrix)
+        box = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            self._last = new
+            return None
+        alpha_key = new["new_alpha"].tobytes()
+        if self._grain is None or self._grain[0] != alpha_key:
+            self._grain = (alpha_key, grain_level(self.photo, self.crop, res, self.matrix))
+        got = _paste_roi(self.photo, self.crop, _pieces(res), self.matrix, box, grain_sigma=self._grain[1],
+                         seed=seed)  # fmt: skip
+        x0, y0, x1, y1 = box
+        rgb = self.photo[y0:y1, x0:x1].copy()
+        changed = np.zeros(rgb.shape[:2], bool)
+        if got is not None:
+            gx0, gy0, gx1, gy1, patch, sel = got
+            rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0] = patch
+            changed[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0] = sel
+        self._last = new
+        return ViewUpdate(self.scale, box, rgb, changed, time.perf_counter() - t0, self.cache_bytes)
