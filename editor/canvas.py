@@ -1,8 +1,14 @@
-"""The canvas: photo crop, mask overlay and result, with zoom, pan and the before/after split.
+"""The canvas: the whole photo at its own resolution, the mask overlay and the result drawn over it,
+with zoom, pan and the before/after split.
 
 Views: "result" (result + overlay, paint on it), "side" (photo + overlay | result), "split" (before
-left of a draggable divider, after right). Labels are drawn without smoothing when zoomed in, so
-every screen pixel shows one class. Gallery thumbnails can be dropped onto regions.
+left of a draggable divider, after right). The canvas works in photo coordinates (100 % zoom: one photo
+pixel per screen pixel); the aligned crop the model works on is outlined. The result and the overlay
+are layers over the crop's footprint at the engine's view scale (`editor.photoframe`): the result is the
+engine's photo-space composite (the export's paste), updated box by box as renders arrive; the overlay
+is the mask carried into the photo class by class, with smooth edges. Tools get crop coordinates
+(``widget_to_image``), so a stroke lands where it was drawn on the photo. Zoomed out, the photo is
+drawn from a pyramid of halved copies, so a 24 MP photo draws as fast as a small one.
 """
 
 from __future__ import annotations
@@ -17,11 +23,14 @@ from PySide6.QtWidgets import QWidget
 
 from editor import qimage
 from editor.canvas_input import CanvasInput
+from editor.photoframe import PhotoFrame, PhotoOverlay
 from editor.view import ViewTransform
 from engine.labels import NUM_CLASSES
+from engine.session import view_scale
 
 BG = QColor(43, 43, 46)
 SHARP_ZOOM = 4.0  # from this zoom on, photo pixels are drawn as sharp squares for precise painting
+PYRAMID_MIN = 512  # the photo's halved copies stop at this longer side
 
 
 class Canvas(CanvasInput, QWidget):
@@ -44,8 +53,14 @@ class Canvas(CanvasInput, QWidget):
         self.paint_times: deque[float] = deque(maxlen=2000)
         self.welcome_hint = "File ▸ Open (Ctrl+O), or drop a photo onto this window."
         self._photo: QImage | None = None
+        self._pyramid: list[tuple[float, QImage]] = []  # (scale of the copy, copy), halving
+        self._shown: np.ndarray | None = None  # a photo shown before its document opened
+        self.frame: PhotoFrame | None = None
+        self._photo_overlay: PhotoOverlay | None = None
+        self._result_rgba: np.ndarray | None = None  # view-box RGBA: the composite where it differs
         self._result: QImage | None = None
         self._overlay: QImage | None = None
+        self.view_updates = 0  # composite boxes received (bench)
         self._free: QImage | None = None
         self._pending: QImage | None = None
         self._hl_cache: tuple | None = None
@@ -62,8 +77,10 @@ class Canvas(CanvasInput, QWidget):
         ctl.stateChanged.connect(self._on_state)
         ctl.previewChanged.connect(self._rebuild_overlay)
         ctl.resultChanged.connect(self._on_result)
+        ctl.viewChanged.connect(self._on_view)
         ctl.pendingFreeChanged.connect(self._rebuild_free)
-        ctl.openingChanged.connect(lambda _: self.update())
+        ctl.openingChanged.connect(self._opening_changed)
+        ctl.photoLoaded.connect(self.show_photo)
 
     # --- public API -------------------------------------------------------------------------------
     def set_tool(self, tool) -> None:
@@ -85,6 +102,8 @@ class Canvas(CanvasInput, QWidget):
 
     def set_visible(self, region: int, visible: bool) -> None:
         self.visible[region] = visible
+        if self._photo_overlay is not None:
+            self._photo_overlay.set_visible(self.visible)
         self._rebuild_overlay()
 
     def set_highlight(self, region: int | None) -> None:
@@ -109,15 +128,36 @@ class Canvas(CanvasInput, QWidget):
         self.update()
 
     def actual_size(self) -> None:
-        self.view.actual_size()
+        """100 %: photo pixels 1:1 on screen, centred on the face."""
+        centre = None
+        if self.frame is not None:
+            centre = tuple(self.frame.crop_corners().mean(axis=0))
+        self.view.actual_size(centre)
         self.zoomChanged.emit(self.view.scale)
         self.update()
 
+    # --- coordinates: widget <-> photo <-> crop (the mask's frame, what tools get) ----------------
+    def photo_to_widget(self, x: float, y: float, pane: int = 0) -> QPointF:
+        return QPointF(*self.view.to_widget(x, y, pane))
+
+    def widget_to_photo(self, p: QPointF) -> tuple[float, float]:
+        return self.view.to_image(p.x(), p.y())
+
     def image_to_widget(self, x: float, y: float, pane: int = 0) -> QPointF:
+        """Crop (mask) point -> widget point."""
+        if self.frame is not None:
+            x, y = self.frame.crop_to_photo(x, y)
         return QPointF(*self.view.to_widget(x, y, pane))
 
     def widget_to_image(self, p: QPointF) -> tuple[float, float]:
-        return self.view.to_image(p.x(), p.y())
+        """Widget point -> crop (mask) point."""
+        x, y = self.view.to_image(p.x(), p.y())
+        return self.frame.photo_to_crop(x, y) if self.frame is not None else (x, y)
+
+    @property
+    def crop_scale(self) -> float:
+        """Widget pixels per crop pixel."""
+        return self.view.scale * (self.frame.crop_px if self.frame is not None else 1.0)
 
     def cancel_tool(self) -> None:
         if self.tool is not None:
@@ -126,16 +166,65 @@ class Canvas(CanvasInput, QWidget):
         self.update()
 
     # --- document hooks ---------------------------------------------------------------------------
-    def _on_open(self) -> None:
+    def show_photo(self, rgb: np.ndarray) -> None:
+        """Show a photo at once (while it is still being parsed), with no crop or layers yet."""
+        self._set_photo(rgb)
+        self._shown = rgb
+        self.update()
+
+    def _opening_changed(self, opening: bool) -> None:
         doc = self.ctl.doc
-        self.view.set_image_size(doc.resolution)
+        opened = doc is not None and doc.prepared.photo.rgb is self._shown
+        if not opening and self._shown is not None and not opened:  # it never opened: back to the document
+            self._shown = None
+            if self.ctl.doc is not None:
+                self._set_photo(self.ctl.doc.prepared.photo.rgb)
+            else:
+                self._photo = None
+                self._pyramid = []
+        self.update()
+
+    def _set_photo(self, rgb: np.ndarray) -> None:
+        h, w = rgb.shape[:2]
+        self._photo = qimage.rgb_to_qimage(rgb)
+        self._pyramid = []
+        img, s = self._photo, 1.0
+        while max(img.width(), img.height()) > PYRAMID_MIN:
+            img = img.scaled(
+                max(1, img.width() // 2), max(1, img.height() // 2),
+                Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation,
+            )  # fmt: skip
+            s /= 2.0
+            self._pyramid.append((s, img))
+        self.view.set_image_size(w, h)
         self.view.resize(self.width(), self.height())
         self.view.fit()
-        self._photo = qimage.rgb_to_qimage(doc.crop)
-        self._result = None
+        self.zoomChanged.emit(self.view.scale)
+
+    def _on_open(self) -> None:
+        doc = self.ctl.doc
+        prep = doc.prepared
+        rgb = prep.photo.rgb
+        if rgb is not self._shown:  # else it is on screen already, shown while it was parsed
+            self._set_photo(rgb)
+        self._shown = None
+        matrix = prep.alignment.matrix
+        scale = view_scale(rgb.shape, matrix, doc.resolution)
+        self.frame = PhotoFrame(rgb.shape, matrix, doc.resolution, scale)
+        self._photo_overlay = PhotoOverlay(self.frame)
+        self._photo_overlay.set_visible(self.visible)
+        w, h = self.frame.box_size
+        self._result_rgba = np.zeros((h, w, 4), np.uint8)
+        self._result = self._wrap(self._result_rgba)
         self._rebuild_overlay()
         self._rebuild_free()
-        self.zoomChanged.emit(self.view.scale)
+        self.update()
+
+    @staticmethod
+    def _wrap(rgba: np.ndarray) -> QImage:
+        """A QImage over ``rgba``'s own buffer (the array must outlive it; it is kept next to it)."""
+        h, w = rgba.shape[:2]
+        return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
 
     def _on_state(self, kind: str) -> None:
         if kind in ("mask", "all"):
@@ -145,15 +234,64 @@ class Canvas(CanvasInput, QWidget):
         self.update()
 
     def _on_result(self) -> None:
-        if self.ctl.result is not None:
-            self._result = qimage.rgb_to_qimage(self.ctl.result)
         self.update()
+
+    def _on_view(self, upd) -> None:
+        """Paste a composite box from the engine into the result layer."""
+        if upd is None or self.frame is None or self._result_rgba is None:
+            return
+        if abs(upd.scale - self.frame.scale) > 1e-9:
+            return  # for another frame (a photo opened meanwhile)
+        bx0, by0 = self.frame.box[:2]
+        x0, y0, x1, y1 = upd.box
+        H, W = self._result_rgba.shape[:2]
+        ox0, oy0 = max(x0 - bx0, 0), max(y0 - by0, 0)
+        ox1, oy1 = min(x1 - bx0, W), min(y1 - by0, H)
+        if ox1 <= ox0 or oy1 <= oy0:
+            return
+        sy = slice(oy0 + by0 - y0, oy1 + by0 - y0)
+        sx = slice(ox0 + bx0 - x0, ox1 + bx0 - x0)
+        dst = self._result_rgba[oy0:oy1, ox0:ox1]
+        dst[..., :3] = upd.rgb[sy, sx]
+        dst[..., 3] = np.where(upd.changed[sy, sx], 255, 0)
+        self.view_updates += 1
+        self.update()
+
+    def _layer_pixel(self, layer: np.ndarray | None, x: float, y: float):
+        """The view-box layer's pixel under crop point (x, y), or None outside the box."""
+        if layer is None or self.frame is None:
+            return None
+        px, py = self.frame.crop_to_photo(x, y)
+        bx0, by0 = self.frame.box[:2]
+        i, j = int(np.floor(py * self.frame.scale)) - by0, int(np.floor(px * self.frame.scale)) - bx0
+        if not (0 <= i < layer.shape[0] and 0 <= j < layer.shape[1]):
+            return None
+        return layer[i, j]
+
+    def overlay_at(self, x: float, y: float):
+        """RGBA of the mask overlay over crop point (x, y) (None outside the crop's footprint)."""
+        return self._layer_pixel(None if self._photo_overlay is None else self._photo_overlay.rgba, x, y)
+
+    def result_at(self, x: float, y: float):
+        """RGBA of the result layer over crop point (x, y): alpha 0 where the result is the photo."""
+        return self._layer_pixel(self._result_rgba, x, y)
+
+    @property
+    def composite_bytes(self) -> int:
+        """Bytes the canvas holds for the result and overlay layers."""
+        n = 0 if self._result_rgba is None else self._result_rgba.nbytes
+        if self._photo_overlay is not None:
+            o = self._photo_overlay
+            n += o.rgba.nbytes + o.labels.nbytes + o.covered.nbytes
+        return n
 
     def _rebuild_overlay(self) -> None:
         mask = self.ctl.displayed_mask
-        self._overlay = (
-            None if mask is None else qimage.rgba_to_qimage(qimage.overlay_rgba(mask, self.visible))
-        )
+        if mask is None or self._photo_overlay is None:
+            self._overlay = None
+        else:
+            self._photo_overlay.update(mask)
+            self._overlay = self._wrap(self._photo_overlay.rgba)
         self._hl_cache = None
         self.update()
 
@@ -191,7 +329,7 @@ class Canvas(CanvasInput, QWidget):
         t0 = time.perf_counter()
         p = QPainter(self)
         p.fillRect(self.rect(), BG)
-        if self.ctl.doc is None or self._photo is None:
+        if self._photo is None:
             self._paint_welcome(p)
         else:
             self._paint_document(p)
@@ -209,51 +347,110 @@ class Canvas(CanvasInput, QWidget):
             text = "Open a photo of a face to start editing\n\n" + self.welcome_hint
         p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, text)
 
-    def _image_transform(self, pane: int) -> QTransform:
+    def _photo_transform(self, pane: int) -> QTransform:
+        """Photo coordinates -> widget."""
         x, y, _, _ = self.view.image_rect(pane)
         s = self.view.scale
         return QTransform(s, 0, 0, s, x, y)
 
+    def _crop_transform(self, pane: int) -> QTransform:
+        """Crop (mask) coordinates -> widget."""
+        a = self.frame.crop_to_photo_affine()
+        t = QTransform(a[0, 0], a[1, 0], a[0, 1], a[1, 1], a[0, 2], a[1, 2])
+        return t * self._photo_transform(pane)
+
+    def _layer_transform(self, pane: int) -> QTransform:
+        """View-box pixels (the result and overlay layers) -> widget."""
+        f = self.frame
+        k = 1.0 / f.scale
+        x0, y0 = f.box[:2]
+        return QTransform(k, 0, 0, k, x0 * k, y0 * k) * self._photo_transform(pane)
+
+    def _draw_photo(self, p: QPainter, pane: int, clip: QRectF) -> None:
+        """The photo (from the smallest pyramid copy still finer than the screen), in ``clip``
+        (photo coordinates)."""
+        img, s = self._photo, 1.0
+        for ps, pimg in self._pyramid:
+            if ps >= self.view.scale:
+                img, s = pimg, ps
+        p.save()
+        p.setTransform(QTransform(1.0 / s, 0, 0, 1.0 / s, 0, 0) * self._photo_transform(pane))
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.view.scale * 1.0 / s < SHARP_ZOOM)
+        src = QRectF(clip.x() * s, clip.y() * s, clip.width() * s, clip.height() * s)
+        p.drawImage(src, img, src)
+        p.restore()
+
+    def _draw_layer(self, p: QPainter, pane: int, img: QImage, clip: QRectF, opacity: float = 1.0) -> None:
+        """A view-box layer, in ``clip`` (photo coordinates)."""
+        f = self.frame
+        p.save()
+        p.setClipRect(self._photo_transform(pane).mapRect(clip), Qt.ClipOperation.IntersectClip)
+        p.setTransform(self._layer_transform(pane))
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        p.setOpacity(opacity)
+        w, h = f.box_size
+        p.drawImage(QRectF(0, 0, w, h), img)
+        p.restore()
+
     def _paint_document(self, p: QPainter) -> None:
         v = self.view
-        size = v.image_size
-        full = QRectF(0, 0, size, size)
-        result = self._result or self._photo
+        W, H = v.image_w, v.image_h
+        full = QRectF(0, 0, W, H)
         for pane in range(v.pane_count):
             p.save()
             p.setClipRect(QRectF(v.pane_origin(pane), 0, v.pane_width, v.height))
-            p.setTransform(self._image_transform(pane))
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, v.scale < SHARP_ZOOM)
-            overlay_clip = None
+            # only what the pane shows of the photo is drawn
+            inv, _ = self._photo_transform(pane).inverted()
+            seen = inv.mapRect(QRectF(v.pane_origin(pane), 0, v.pane_width, v.height)).intersected(full)
+            if seen.isEmpty():
+                p.restore()
+                continue
+            seen = QRectF(np.floor(seen.x()), np.floor(seen.y()), np.ceil(seen.width()) + 1,
+                          np.ceil(seen.height()) + 1).intersected(full)  # fmt: skip
             if v.mode == "side":
-                p.drawImage(full, self._photo if pane == 0 else result)
-                overlay_clip = full if pane == 0 else None
+                photo_part, result_part = (seen, None) if pane == 0 else (None, seen)
             elif v.mode == "split":
-                cut = self.split * size
-                left, right = QRectF(0, 0, cut, size), QRectF(cut, 0, size - cut, size)
-                p.drawImage(left, self._photo, left)
-                p.drawImage(right, result, right)
-                overlay_clip = left
+                cut = self.split * W
+                photo_part = QRectF(0, 0, cut, H).intersected(seen)
+                result_part = QRectF(cut, 0, W - cut, H).intersected(seen)
             else:
-                p.drawImage(full, result)
-                overlay_clip = full
-            p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            if overlay_clip is not None and self._overlay is not None and self.overlay_opacity > 0:
-                p.setOpacity(self.overlay_opacity)
-                p.drawImage(overlay_clip, self._overlay, overlay_clip)
-                p.setOpacity(1.0)
-            for img in (self._free, self._pending):
-                if img is not None:
-                    p.drawImage(full, img)
-            hl = self.drop_regions or ((self.highlight,) if self.highlight is not None else ())
-            hl_img = self._highlight_image(tuple(hl))
-            if hl_img is not None:
-                p.drawImage(full, hl_img)
-            if pane == 0 or v.mode != "side":
-                if self.tool is not None:
-                    self.tool.paint(p, v.scale)
+                photo_part, result_part = None, seen
+            self._draw_photo(p, pane, seen)
+            if self.frame is not None and self._shown is None:
+                if result_part is not None and not result_part.isEmpty() and self._result is not None:
+                    self._draw_layer(p, pane, self._result, result_part)
+                overlay_part = photo_part if v.mode != "result" else seen
+                if (overlay_part is not None and not overlay_part.isEmpty() and self._overlay is not None
+                        and self.overlay_opacity > 0):  # fmt: skip
+                    self._draw_layer(p, pane, self._overlay, overlay_part, self.overlay_opacity)
+                self._draw_crop_layers(p, pane)
             p.restore()
         self._paint_chrome(p)
+
+    def _draw_crop_layers(self, p: QPainter, pane: int) -> None:
+        """The crop's outline, free regions, highlights and the tool's feedback (crop coordinates)."""
+        v = self.view
+        p.save()
+        p.setTransform(self._photo_transform(pane))
+        pts = [QPointF(float(x), float(y)) for x, y in self.frame.crop_corners()]
+        pen = QPen(QColor(255, 255, 255, 150), 0)
+        pen.setStyle(Qt.PenStyle.DashLine)
+        p.setPen(pen)
+        p.drawPolygon(pts)
+        p.setTransform(self._crop_transform(pane))
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        size = self.frame.crop_size
+        full = QRectF(0, 0, size, size)
+        for img in (self._free, self._pending):
+            if img is not None:
+                p.drawImage(full, img)
+        hl = self.drop_regions or ((self.highlight,) if self.highlight is not None else ())
+        hl_img = self._highlight_image(tuple(hl))
+        if hl_img is not None:
+            p.drawImage(full, hl_img)
+        if (pane == 0 or v.mode != "side") and self.tool is not None:
+            self.tool.paint(p, self.crop_scale)
+        p.restore()
 
     def _paint_chrome(self, p: QPainter) -> None:
         v = self.view
@@ -266,24 +463,27 @@ class Canvas(CanvasInput, QWidget):
             p.setPen(QPen(QColor(80, 80, 86), 2))
             p.drawLine(QPointF(v.pane_width, 0), QPointF(v.pane_width, v.height))
         elif v.mode == "split":
-            x, y, s, _ = v.image_rect(0)
+            x, y, s, sh = v.image_rect(0)
             dx = x + self.split * s
             p.setPen(QPen(QColor(255, 255, 255), 2))
-            p.drawLine(QPointF(dx, y), QPointF(dx, y + s))
+            p.drawLine(QPointF(dx, y), QPointF(dx, y + sh))
             p.setBrush(QColor(255, 255, 255))
-            p.drawEllipse(QPointF(dx, y + s / 2), 7, 7)
+            p.drawEllipse(QPointF(dx, y + sh / 2), 7, 7)
             p.setBrush(Qt.BrushStyle.NoBrush)
             self._tag(p, QPointF(10, 10), "Before ◂ drag the divider ▸ After")
             if not self.ctl.result_is_current:
                 self._tag(p, QPointF(10, 36), "Regenerating…")
         else:
             self._tag(p, QPointF(10, 10), self._result_title())
+        if self._shown is not None:
+            self._tag(p, QPointF(10, 36), "Finding the face and parsing its regions…")
         r = self.tool.radius() if self.tool is not None else None
         if r and self._cursor is not None and not self._space:
             p.setPen(QPen(QColor(0, 0, 0), 3))
-            p.drawEllipse(self._cursor, r * v.scale, r * v.scale)
+            rs = r * self.crop_scale
+            p.drawEllipse(self._cursor, rs, rs)
             p.setPen(QPen(QColor(255, 255, 255), 1))
-            p.drawEllipse(self._cursor, r * v.scale, r * v.scale)
+            p.drawEllipse(self._cursor, rs, rs)
         if self.drop_text and self.drop_pos is not None:
             self._tag(
                 p, self.drop_pos + QPointF(16, 16), self.drop_text, QColor(255, 230, 0), QColor(0, 0, 0)

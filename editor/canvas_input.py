@@ -27,8 +27,8 @@ class CanvasInput:
     def _near_divider(self, pos: QPointF) -> bool:
         if self.view.mode != "split" or self.ctl.doc is None:
             return False
-        x, y, s, _ = self.view.image_rect(0)
-        return abs(pos.x() - (x + self.split * s)) <= DIVIDER_GRAB_PX and y <= pos.y() <= y + s
+        x, y, s, sh = self.view.image_rect(0)
+        return abs(pos.x() - (x + self.split * s)) <= DIVIDER_GRAB_PX and y <= pos.y() <= y + sh
 
     def _update_cursor(self) -> None:
         if self._space or self._pan_from is not None:

@@ -41,6 +41,7 @@ class EditorController(ReferenceEdits, QObject):
     stateChanged = Signal(str)  # "mask" | "style" | "settings" | "free" | "all"
     previewChanged = Signal()  # the mask shown during a stroke changed
     resultChanged = Signal()
+    viewChanged = Signal(object)  # engine.session.ViewUpdate: a box of the photo-space result
     selectionChanged = Signal(int)
     pendingFreeChanged = Signal()
     referenceReady = Signal(object)  # jobs.RefInfo
@@ -48,6 +49,7 @@ class EditorController(ReferenceEdits, QObject):
     errorRaised = Signal(str)
     regenerated = Signal(float)  # milliseconds the model took
     openingChanged = Signal(bool)
+    photoLoaded = Signal(object)  # the decoded photo (H×W×3 uint8), shown while it is parsed
     saved = Signal(str)
 
     def __init__(self, client: EngineClient, parent: QObject | None = None):
@@ -75,20 +77,33 @@ class EditorController(ReferenceEdits, QObject):
 
     # --- opening --------------------------------------------------------------------------------
     def open_path(self, path: str | Path) -> None:
+        """Open a photo or a session in the worker. A photo is decoded first and shown at once
+        (``photoLoaded``); finding, parsing and encoding the face follow in the background."""
         path = Path(path)
         self.opening = True
         self.openingChanged.emit(True)
-        what = "session" if jobs.is_session_path(path) else "photo"
-        self.status.emit(
-            f"Opening {what} {path.name}: finding the face, parsing the regions, encoding styles…"
-        )
-        self.client.submit(
-            "open",
-            jobs.open_any,
-            str(path),
-            on_done=self._opened,
-            on_error=lambda m: self._open_failed(path, m),
-        )
+        if jobs.is_session_path(path):
+            self.status.emit(f"Opening session {path.name}: reading the photo, parsing, replaying the edits…")
+            self.client.submit(
+                "open", jobs.open_any, str(path),
+                on_done=self._opened, on_error=lambda m: self._open_failed(path, m),
+            )  # fmt: skip
+            return
+        self.status.emit(f"Opening {path.name}: decoding the photo…")
+
+        def loaded(img) -> None:
+            self.photoLoaded.emit(img.rgb)
+            h, w = img.rgb.shape[:2]
+            self.status.emit(
+                f"Opening {path.name} ({w}×{h}): finding the face, parsing the regions, encoding styles…"
+            )
+            self.client.submit(
+                "open", jobs.open_loaded, img, str(path),
+                on_done=self._opened, on_error=lambda m: self._open_failed(path, m),
+            )  # fmt: skip
+
+        self.client.submit("load", jobs.load_photo, str(path), on_done=loaded,
+                           on_error=lambda m: self._open_failed(path, m))  # fmt: skip
 
     def _open_failed(self, path: Path, message: str) -> None:
         self.opening = False
@@ -205,6 +220,8 @@ class EditorController(ReferenceEdits, QObject):
             return  # stale: another photo, or older than what is shown
         self.result, self.result_id = res.image, res.id
         self.last_render_ms = res.seconds * 1000.0
+        if res.view is not None:
+            self.viewChanged.emit(res.view)
         self.resultChanged.emit()
         self.regenerated.emit(self.last_render_ms)
 

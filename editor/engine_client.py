@@ -39,6 +39,7 @@ class RenderResult:
     token: Any
     image: Any  # np.ndarray uint8 [R,R,3]
     seconds: float
+    view: Any = None  # engine.session.ViewUpdate: the photo-space view's changed box, or None
 
 
 @dataclass
@@ -312,7 +313,10 @@ class EngineClient(QObject):
             raise EngineError(f"The engine is not available: {self.engine_error or 'it has not started'}")
         if isinstance(item, _Render):
             self._ensure_refs(item.state)
-            return self.engine.render(self._adopt(item.prepared), item.state)
+            render_view = getattr(self.engine, "render_view", None)
+            if render_view is None:  # an engine without a photo-space view
+                return self.engine.render(self._adopt(item.prepared), item.state)
+            return render_view(self._adopt(item.prepared), item.state)
         args = tuple(self._adopt(a) for a in item.args)
         for a in args:
             self._ensure_refs(a)
@@ -376,7 +380,8 @@ class EngineClient(QObject):
         self._outstanding.discard(item.id)
         if isinstance(item, _Render):
             if tag == "render":
-                self.renderReady.emit(RenderResult(item.id, item.token, value, secs))
+                crop, view = (value.crop, value.view) if hasattr(value, "crop") else (value, None)
+                self.renderReady.emit(RenderResult(item.id, item.token, crop, secs, view))
             else:
                 self.renderFailed.emit(RenderError(item.id, item.token, value))
             return

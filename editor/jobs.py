@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.imageio import ImageError, load_image
 from engine.session import EditSession, EngineError, photo_sha256, read_session_file, write_session_file
 
 SESSION_SUFFIXES = (".json",)
@@ -53,6 +54,23 @@ def open_any(engine, path: str | Path) -> Opened:
         return Opened(prepared, state, p, True, photo_sha256(prepared.photo.rgb))
     prepared = engine.prepare(str(p))
     return Opened(prepared, engine.initial_state(prepared), p, False, photo_sha256(prepared.photo.rgb))
+
+
+def load_photo(engine, path: str | Path):
+    """Decode a photo (EXIF-oriented) so the editor can show it before it is parsed."""
+    p = Path(path)
+    if not p.exists():
+        raise EngineError(f"{p} does not exist")
+    try:
+        return load_image(p)
+    except ImageError as e:
+        raise EngineError(str(e)) from None
+
+
+def open_loaded(engine, loaded, path: str | Path) -> Opened:
+    """Align, parse and encode a photo `load_photo` decoded."""
+    prepared = engine.prepare(loaded)
+    return Opened(prepared, engine.initial_state(prepared), Path(path), False, photo_sha256(prepared.photo.rgb))
 
 
 def add_reference(engine, path: str | Path) -> RefInfo:

@@ -1,7 +1,9 @@
 """Zoom / pan / pane geometry of the canvas, Qt-free so that the mapping is easy to test.
 
-widget point = pane origin + offset + scale * image point. In side-by-side mode the widget holds two
-panes of equal width sharing one scale and offset; painting in either pane maps to the same pixels.
+widget point = pane origin + offset + scale * image point. The image is the photo (``image_w`` ×
+``image_h`` photo pixels); at scale 1 (100 %) one photo pixel is one screen pixel. In side-by-side mode
+the widget holds two panes of equal width sharing one scale and offset; painting in either pane maps to
+the same pixels.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 VIEW_MODES = ("result", "side", "split")
-MIN_SCALE = 0.1
+MIN_SCALE = 0.02
 MAX_SCALE = 48.0
 FIT_MARGIN = 0.94
 
@@ -18,7 +20,8 @@ FIT_MARGIN = 0.94
 class ViewTransform:
     width: int = 1
     height: int = 1
-    image_size: int = 256
+    image_w: int = 256
+    image_h: int = 256
     mode: str = "side"
     scale: float = 1.0
     ox: float = 0.0
@@ -53,8 +56,7 @@ class ViewTransform:
     def image_rect(self, pane: int = 0) -> tuple[float, float, float, float]:
         """(x, y, w, h) of the whole image in widget coordinates."""
         x, y = self.to_widget(0, 0, pane)
-        s = self.image_size * self.scale
-        return (x, y, s, s)
+        return (x, y, self.image_w * self.scale, self.image_h * self.scale)
 
     # --- changes --------------------------------------------------------------------------------
     def resize(self, width: int, height: int) -> None:
@@ -69,23 +71,27 @@ class ViewTransform:
             self.mode = mode
             self.fit()
 
-    def set_image_size(self, size: int) -> None:
-        if size != self.image_size:
-            self.image_size = int(size)
+    def set_image_size(self, width: int, height: int | None = None) -> None:
+        w, h = int(width), int(width if height is None else height)
+        if (w, h) != (self.image_w, self.image_h):
+            self.image_w, self.image_h = w, h
             self.fit()
 
     def fit(self) -> None:
         pw, h = self.pane_width, self.height
-        self.scale = max(MIN_SCALE, FIT_MARGIN * min(pw, h) / self.image_size)
-        self.ox = (pw - self.image_size * self.scale) / 2
-        self.oy = (h - self.image_size * self.scale) / 2
+        self.scale = max(MIN_SCALE, FIT_MARGIN * min(pw / self.image_w, h / self.image_h))
+        self.ox = (pw - self.image_w * self.scale) / 2
+        self.oy = (h - self.image_h * self.scale) / 2
         self.fitted = True
 
-    def actual_size(self) -> None:
-        """100 %: one image pixel per screen pixel, centred."""
-        self.zoom_to(1.0, self.pane_width / 2, self.height / 2)
-        self.ox = (self.pane_width - self.image_size) / 2
-        self.oy = (self.height - self.image_size) / 2
+    def actual_size(self, centre: tuple[float, float] | None = None) -> None:
+        """100 %: one photo pixel per screen pixel, centred on ``centre`` (photo point; default the
+        middle of the photo), on whole screen pixels so that photo pixels land on screen pixels."""
+        cx, cy = centre if centre is not None else (self.image_w / 2, self.image_h / 2)
+        self.scale = 1.0
+        self.ox = float(round(self.pane_width / 2 - cx))
+        self.oy = float(round(self.height / 2 - cy))
+        self.fitted = False
 
     def zoom_to(self, scale: float, wx: float, wy: float) -> None:
         """Zoom keeping the image point under widget point (wx, wy) fixed."""

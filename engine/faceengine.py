@@ -21,8 +21,8 @@ from engine.face import Alignment, crop_with_matrix, detect_and_align, manual_al
 from engine.imageio import ImageError, LoadedImage, load_image
 from engine.maskops import resample_labels
 from engine.networks import Networks
-from engine.prepared import EngineError, PreparedImage, ReferenceStore
 from engine.photospace import ViewRender
+from engine.prepared import EngineError, PreparedImage, ReferenceStore
 from engine.rendering import Renderer
 from engine.state import EditState, FreeRegion, StateError
 from engine.styles import ResolvedStyles, StyleResolver, recolor
@@ -207,7 +207,7 @@ class FaceEngine:
     def render_view(self, prep: PreparedImage, state: EditState) -> ViewRender:
         """The crop result and the change of the photo-space view since the last call for this image
         (:meth:`engine.rendering.Renderer.view`): what the editor shows."""
-        return ViewRender(self.renderer.render(prep, state), self.renderer.view(prep, state))
+        return ViewRender(self.render(prep, state), self.renderer.view(prep, state))
 
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
         return self.renderer.is_unedited(prep, state)

@@ -64,12 +64,19 @@ __all__ = [
 
 #: Width (target px) of the ramp every enlarged region edge is sharpened to.
 EDGE_PX = 1.5
+#: Smoothing (crop px) of a region's coverage before it is enlarged: it turns the crop's pixel steps
+#: into curves. (A line 1 crop px wide falls below the half level and is dropped; 2 px wide ones stay.)
+EDGE_SIGMA = 0.8
 #: Fraction of the crop's side over which every weight fades out at the crop's border.
 BORDER_FRAC = 1.0 / 32.0
 #: A style weight below this is 0 (the guided filter's far tails).
 STYLE_CUTOFF = 0.03
 #: Guided-filter regulariser (on [0, 1] colours): edges of contrast above ~0.05 are followed.
 GUIDE_EPS = 2e-3
+#: Lab difference below which the view keeps what it shows (less than one 8-bit level).
+VIEW_TOLERANCE = 0.5
+#: The view's tiles: the crop's side is cut into this many.
+VIEW_TILES = 8
 #: The editor's view holds the crop's footprint in at most this many pixels.
 MAX_VIEW_PIXELS = 1_200_000
 
@@ -92,13 +99,14 @@ def edge_weight(region: np.ndarray, to_target: np.ndarray, dsize: tuple[int, int
     cov = np.asarray(region, np.float32)
     scale = affine_scale(to_target)  # target px per crop px
     if scale > 1.5:
-        cov = cv2.GaussianBlur(cov, (0, 0), 0.6, borderType=cv2.BORDER_REPLICATE)
+        cov = cv2.GaussianBlur(cov, (0, 0), EDGE_SIGMA, borderType=cv2.BORDER_REPLICATE)
     cov = warp_affine(cov, to_target, dsize, border="constant")
     if scale <= 1.5:
         return np.clip(cov, 0.0, 1.0)
-    # a smoothed step's coverage climbs 0 -> 1 over about 2 crop px: its distance from the half level,
-    # in target px, is about (cov - 0.5) * 2 * scale
-    t = np.clip((cov - 0.5) * (2.0 * scale / EDGE_PX) + 0.5, 0.0, 1.0)
+    # a step blurred by a Gaussian climbs through its half level with slope 1 / (sigma sqrt(2 pi)) per
+    # crop px: (cov - 0.5) * sigma * sqrt(2 pi) * scale is the distance to the edge in target px
+    dist = (cov - 0.5) * (EDGE_SIGMA * np.sqrt(2.0 * np.pi) * scale)
+    t = np.clip(dist / EDGE_PX + 0.5, 0.0, 1.0)
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
@@ -125,25 +133,21 @@ def _extend(x: np.ndarray, inside: np.ndarray, px: float) -> np.ndarray:
     return out
 
 
+_NOISE_TILE = 256
+_noise_tiles: dict[int, np.ndarray] = {}
+
+
 def _coord_noise(x0: int, y0: int, shape: tuple[int, int], seed: int) -> np.ndarray:
-    """Standard-normal noise (H×W×3) that depends only on each pixel's target position and ``seed``."""
+    """Standard-normal noise (H×W×3) that depends only on each pixel's target position and ``seed``
+    (a fixed 256² noise tile repeated: at grain scale the repetition does not show)."""
+    tile = _noise_tiles.get(seed)
+    if tile is None:
+        tile = np.random.default_rng([seed, 4099]).standard_normal((_NOISE_TILE, _NOISE_TILE, 3))
+        tile = _noise_tiles[seed] = tile.astype(np.float32)
     h, w = shape
-    ys = np.arange(y0, y0 + h, dtype=np.uint64)[:, None, None]
-    xs = np.arange(x0, x0 + w, dtype=np.uint64)[None, :, None]
-    cs = np.arange(3, dtype=np.uint64)[None, None, :]
-
-    def hash_u(k):
-        v = (xs * np.uint64(0x9E3779B1) + ys * np.uint64(0x85EBCA77) + cs * np.uint64(0xC2B2AE3D)
-             + np.uint64(seed * 2 + k) * np.uint64(0x27D4EB2F)) & np.uint64(0xFFFFFFFF)  # fmt: skip
-        v ^= v >> np.uint64(15)
-        v = (v * np.uint64(0x2C1B3C6D)) & np.uint64(0xFFFFFFFF)
-        v ^= v >> np.uint64(12)
-        v = (v * np.uint64(0x297A2D39)) & np.uint64(0xFFFFFFFF)
-        v ^= v >> np.uint64(15)
-        return (v.astype(np.float32) + 0.5) / np.float32(2**32)
-
-    u1, u2 = hash_u(0), hash_u(1)
-    return (np.sqrt(-2.0 * np.log(u1)) * np.cos(np.float32(2 * np.pi) * u2)).astype(np.float32)
+    ys = (np.arange(y0, y0 + h) % _NOISE_TILE)[:, None]
+    xs = (np.arange(x0, x0 + w) % _NOISE_TILE)[None, :]
+    return tile[ys, xs]
 
 
 # ---------------------------------------------------------------------------------------- the paste
@@ -211,7 +215,6 @@ def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) 
 def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
     """(x0, y0, x1, y1, patch uint8, changed bool) of the target box ``box`` (or the change's whole
     footprint); None when the change does not reach the target."""
-    size = pieces.size
     ys, xs = np.nonzero(pieces.reach > 0)
     if len(ys) == 0:
         return None
@@ -337,6 +340,7 @@ class ViewUpdate:
     changed: np.ndarray
     seconds: float
     cache_bytes: int
+    recomposed_px: int = 0  # view pixels recomposed (the dirty tiles); the box may hold more
 
 
 @dataclass
@@ -351,8 +355,9 @@ _FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled")
 
 
 class ViewCompositor:
-    """The photo-space view of one image's changes at ``scale``, recomposed only where a change differs
-    from the previous one (the crop box of the difference, carried into the view)."""
+    """The photo-space view of one image's changes at ``scale``. The crop is cut into tiles of
+    1/``VIEW_TILES`` of its side; an update recomposes only the tiles where the change differs visibly
+    from what the view shows, and keeps the composite of the crop's footprint between updates."""
 
     def __init__(self, photo_rgb: np.ndarray, crop_rgb: np.ndarray, matrix, scale: float):
         self.scale = float(scale)
@@ -364,12 +369,17 @@ class ViewCompositor:
         self.photo = np.ascontiguousarray(photo)
         self.crop = np.asarray(crop_rgb)
         self.matrix = display_matrix(matrix, self.scale)
+        H, W = self.photo.shape[:2]
+        self.box = crop_footprint(cv2.invertAffineTransform(self.matrix), self.crop.shape[0], (W, H))
+        x0, y0, x1, y1 = self.box
+        self.image = self.photo[y0:y1, x0:x1].copy()  # the composite over the footprint
+        self.changed = np.zeros(self.image.shape[:2], bool)
         self._last: dict[str, np.ndarray] | None = None
         self._grain: tuple | None = None
 
     @property
     def cache_bytes(self) -> int:
-        held = self.photo.nbytes
+        held = self.photo.nbytes + self.image.nbytes + self.changed.nbytes
         if self._last is not None:
             held += sum(v.nbytes for v in self._last.values())
         return int(held)
@@ -385,42 +395,103 @@ class ViewCompositor:
         return out
 
     def _differs(self, new: dict[str, np.ndarray]) -> np.ndarray:
-        if self._last is None:
-            return (new["support"] > 0) | np.any(new["delta_lab"] != 0, axis=-1)
+        """Crop pixels whose change differs visibly from what the view shows (Lab by more than
+        ``VIEW_TOLERANCE``, weights by more than 1 %): a mask stroke moves the generator's output a
+        little everywhere, and recomposing the whole face for that would cost the stroke's latency."""
+        if self._last is None:  # the first update covers the whole footprint: the view starts clean
+            return np.ones(new["support"].shape, bool)
         diff = np.zeros(new["support"].shape, bool)
         for name, v in new.items():
-            d = v != self._last[name]
+            old = self._last[name]
+            if v.dtype == np.bool_:
+                d = v != old
+            else:
+                tol = VIEW_TOLERANCE if v.ndim == 3 else 0.01
+                d = np.abs(v - old) > tol
+                d |= (v != 0) != (old != 0)  # reaching a pixel, or leaving it, always counts
             diff |= d.any(axis=-1) if d.ndim == 3 else d
         return diff
 
+    def _remember(self, new: dict[str, np.ndarray], where: np.ndarray) -> None:
+        if self._last is None:
+            self._last = {k: v.copy() for k, v in new.items()}
+            return
+        for name, v in new.items():
+            self._last[name][where] = v[where]
+
     def update(self, res: DetailResult, *, seed: int = 0) -> ViewUpdate | None:
-        """The view's change for ``res``: None when it looks the same as the last one."""
+        """Bring the view to ``res``; returns the view box that changed (None: nothing visible did)."""
         t0 = time.perf_counter()
         _check_result(res, self.crop.shape[0])
         new = self._inputs(res)
         diff = self._differs(new)
         if not diff.any():
-            self._last = new
             return None
-        # the reach of a crop pixel's change: the edge ramp's smoothing, the extension, one px of warp
-        ys, xs = np.nonzero(cv2.dilate(diff.astype(np.uint8), None, iterations=8))
-        H, W = self.photo.shape[:2]
-        inverse = cv2.invertAffineTransform(self.matrix)
-        box = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
-        if box[2] <= box[0] or box[3] <= box[1]:
-            self._last = new
-            return None
+        # a crop pixel's change reaches a few crop px: the edge smoothing, the extension, the warp
+        size = self.crop.shape[0]
+        dirty = cv2.dilate(diff.astype(np.uint8), None, iterations=max(4, size // 16)) > 0
         alpha_key = new["new_alpha"].tobytes()
         if self._grain is None or self._grain[0] != alpha_key:
             self._grain = (alpha_key, grain_level(self.photo, self.crop, res, self.matrix))
-        got = _paste_roi(self.photo, self.crop, _pieces(res), self.matrix, box, grain_sigma=self._grain[1],
-                         seed=seed)  # fmt: skip
-        x0, y0, x1, y1 = box
-        rgb = self.photo[y0:y1, x0:x1].copy()
-        changed = np.zeros(rgb.shape[:2], bool)
-        if got is not None:
-            gx0, gy0, gx1, gy1, patch, sel = got
-            rgb[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0] = patch
-            changed[gy0 - y0 : gy1 - y0, gx0 - x0 : gx1 - x0] = sel
-        self._last = new
-        return ViewUpdate(self.scale, box, rgb, changed, time.perf_counter() - t0, self.cache_bytes)
+        pieces = _pieces(res)
+        t = max(8, size // VIEW_TILES)
+        n = -(-size // t)
+        hit = np.zeros((n, n), bool)
+        tys, txs = np.nonzero(dirty)
+        hit[tys // t, txs // t] = True
+        recomposed = np.zeros(diff.shape, bool)
+        H, W = self.photo.shape[:2]
+        inverse = cv2.invertAffineTransform(self.matrix)
+        fx0, fy0 = self.box[:2]
+        union, work = None, 0
+        for ty in range(n):
+            tx = 0
+            while tx < n:  # runs of dirty tiles along the row, one paste each
+                if not hit[ty, tx]:
+                    tx += 1
+                    continue
+                end = tx
+                while end + 1 < n and hit[ty, end + 1]:
+                    end += 1
+                cx0, cy0 = tx * t, ty * t
+                cx1, cy1 = min(size, (end + 1) * t), min(size, (ty + 1) * t)
+                recomposed[cy0:cy1, cx0:cx1] = True
+                box = _tile_box(inverse, (cx0, cy0, cx1, cy1), (W, H))
+                tx = end + 1
+                if box[2] <= box[0] or box[3] <= box[1]:
+                    continue
+                bx0, by0, bx1, by1 = box
+                work += (bx1 - bx0) * (by1 - by0)
+                sl = (slice(by0 - fy0, by1 - fy0), slice(bx0 - fx0, bx1 - fx0))
+                self.image[sl] = self.photo[by0:by1, bx0:bx1]
+                self.changed[sl] = False
+                got = _paste_roi(self.photo, self.crop, pieces, self.matrix, box, grain_sigma=self._grain[1],
+                                 seed=seed)  # fmt: skip
+                if got is not None:
+                    gx0, gy0, gx1, gy1, patch, sel = got
+                    gsl = (slice(gy0 - fy0, gy1 - fy0), slice(gx0 - fx0, gx1 - fx0))
+                    self.image[gsl] = patch
+                    self.changed[gsl] = sel
+                union = box if union is None else (min(union[0], bx0), min(union[1], by0),
+                                                   max(union[2], bx1), max(union[3], by1))  # fmt: skip
+        self._remember(new, recomposed)
+        if union is None:
+            return None
+        x0, y0, x1, y1 = union
+        sl = (slice(y0 - fy0, y1 - fy0), slice(x0 - fx0, x1 - fx0))
+        return ViewUpdate(self.scale, union, self.image[sl].copy(), self.changed[sl].copy(),
+                          time.perf_counter() - t0, self.cache_bytes, work)  # fmt: skip
+
+
+def _tile_box(inverse, crop_box, bounds) -> tuple[int, int, int, int]:
+    """The target pixels whose centres map into the crop box (x0, y0, x1, y1): tiles side by side
+    cover each target pixel exactly once."""
+    cx0, cy0, cx1, cy1 = crop_box
+    xs, ys = (cx0 - 0.5, cx1 - 0.5), (cy0 - 0.5, cy1 - 0.5)
+    pts = np.array([[x, y, 1.0] for x in xs for y in ys]) @ np.asarray(inverse, np.float64).T
+    w, h = bounds
+    x0 = int(np.clip(np.ceil(pts[:, 0].min() - 0.5), 0, w))
+    y0 = int(np.clip(np.ceil(pts[:, 1].min() - 0.5), 0, h))
+    x1 = int(np.clip(np.ceil(pts[:, 0].max() - 0.5), 0, w))
+    y1 = int(np.clip(np.ceil(pts[:, 1].max() - 0.5), 0, h))
+    return x0, y0, x1, y1

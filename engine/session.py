@@ -18,6 +18,7 @@ from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.history import History, op_between
 from engine.imageio import ImageError, save_image, save_mask
+from engine.photospace import ViewRender, ViewUpdate, display_matrix, view_scale
 from engine.sessionfile import (
     SessionFileError,
     check_session_header,
@@ -44,6 +45,10 @@ __all__ = [
     "PreparedImage",
     "StateError",
     "SessionFileError",
+    "ViewRender",
+    "ViewUpdate",
+    "display_matrix",
+    "view_scale",
     "check_session_header",
     "load_references",
     "parse_color",

@@ -32,9 +32,9 @@ def test_legend_visibility_and_hover_highlight(opened):
     win = opened
     legend, canvas = win.legend, win.canvas
     hair = legend.item(INDEX["hair"])
-    assert canvas._overlay.pixelColor(32, 4).alpha() == 255  # hair at the top is tinted
+    assert canvas.overlay_at(32.5, 4.5)[3] == 255  # hair at the top is tinted
     hair.setCheckState(0, Qt.CheckState.Unchecked)
-    assert not canvas.visible[INDEX["hair"]] and canvas._overlay.pixelColor(32, 4).alpha() == 0
+    assert not canvas.visible[INDEX["hair"]] and canvas.overlay_at(32.5, 4.5)[3] == 0
     legend.itemEntered.emit(legend.item(INDEX["nose"]), 0)
     assert canvas.highlight == INDEX["nose"]
     img = canvas._highlight_image((INDEX["nose"],))

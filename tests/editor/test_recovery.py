@@ -132,6 +132,11 @@ class FakeGpuEngine:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return self.inner.render(prep, state)
 
+    def render_view(self, prep, state):  # what the editor's worker calls
+        if self.armed:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.inner.render_view(prep, state)
+
 
 def _gpu_window(qtbot, make_factory, settings, **fake):
     from editor.app import create_window

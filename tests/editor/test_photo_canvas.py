@@ -1,0 +1,102 @@
+"""The canvas works in the photo's own pixels: the whole photo is shown, 1:1 at 100 %, and strokes
+land where they are drawn on it."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QPointF  # noqa: E402
+
+from editor import qimage  # noqa: E402
+from engine.labels import INDEX  # noqa: E402
+from tests.editor.conftest import wait_idle, write_photo  # noqa: E402
+from tests.editor.helpers import drag_stroke  # noqa: E402
+
+
+def _grab(canvas) -> np.ndarray:
+    return qimage.qimage_to_rgb(canvas.grab().toImage())
+
+
+def test_the_canvas_shows_photo_pixels_one_to_one_at_100_percent(opened):
+    win = opened
+    canvas = win.canvas
+    canvas.set_mode("side")
+    canvas.set_overlay_opacity(0.0)
+    canvas.actual_size()
+    assert canvas.view.scale == 1.0
+    photo = win.ctl.doc.prepared.photo.rgb
+    h, w = photo.shape[:2]
+    x, y, sw, sh = canvas.view.image_rect(0)
+    assert (sw, sh) == (w, h) and x == int(x) and y == int(y), "whole pixels at 100 %"
+    shot = _grab(canvas)
+    shown = shot[int(y) : int(y) + h, int(x) : int(x) + w]
+    # the crop's dashed outline is drawn over the photo: leave a band around it out
+    outline = np.zeros((h, w), np.uint8)
+    corners = np.round(canvas.frame.crop_corners() - 0.5).astype(np.int32)
+    cv2.polylines(outline, [corners], True, 1, thickness=5)
+    keep = outline == 0
+    assert keep.mean() > 0.5
+    assert np.array_equal(shown[keep], photo[keep]), "photo pixels are shown unscaled and unfiltered"
+
+
+def test_the_whole_photo_is_visible_when_fitted_and_its_crop_is_outlined(window, qtbot, tmp_path):
+    big = write_photo(tmp_path / "wide.png", 120, 300, seed=3)  # wider than the crop it holds
+    window.open_path(big)
+    qtbot.waitUntil(lambda: window.ctl.doc is not None, timeout=20000)
+    wait_idle(qtbot, window)
+    canvas = window.canvas
+    canvas.fit()
+    x, y, sw, sh = canvas.view.image_rect(0)
+    assert (canvas.view.image_w, canvas.view.image_h) == (300, 120)
+    assert x >= 0 and y >= 0 and x + sw <= canvas.view.pane_width + 1 and y + sh <= canvas.height() + 1
+    corners = canvas.frame.crop_corners()
+    assert corners[:, 0].max() - corners[:, 0].min() < 300, "the crop is a part of the photo"
+
+
+def test_a_stroke_lands_where_it_is_drawn_on_the_photo(opened):
+    win = opened
+    canvas, ctl = win.canvas, win.ctl
+    canvas.set_mode("result")
+    canvas.actual_size()
+    ctl.select_region(INDEX["hat"])
+    frame = canvas.frame
+    # a short stroke at a photo point: the mask changes at the crop point that maps there
+    px, py = 30.5, 20.5
+    cx, cy = frame.photo_to_crop(px, py)
+    p = canvas.photo_to_widget(px, py)
+    drag_stroke(canvas, [p, p + QPointF(2, 0)])
+    mask = ctl.doc.state.mask
+    assert mask[int(cy), int(cx)] == INDEX["hat"]
+    assert np.allclose(frame.crop_to_photo(cx, cy), (px, py))
+
+
+def test_a_recolour_arrives_as_a_photo_space_result_layer(opened, qtbot):
+    win = opened
+    canvas, ctl = win.canvas, win.ctl
+    before = canvas.view_updates
+    ctl.set_color(INDEX["hair"], (20, 200, 40))
+    wait_idle(qtbot, win)
+    assert canvas.view_updates > before
+    hair = np.argwhere(ctl.doc.state.mask == INDEX["hair"])
+    cy, cx = hair[len(hair) // 2]
+    px = canvas.result_at(cx + 0.5, cy + 0.5)
+    assert px is not None and px[3] == 255, "the recoloured hair is drawn from the result layer"
+    bg = np.argwhere(ctl.doc.state.mask == INDEX["background"])
+    if len(bg):
+        by, bx = bg[0]
+        far = canvas.result_at(bx + 0.5, by + 0.5)
+        assert far is None or far[3] == 0, "pixels the edit does not reach show the photo itself"
+
+
+def test_a_photo_is_shown_before_it_is_parsed(window, qtbot, photo):
+    shown, opened = [], []
+    window.ctl.photoLoaded.connect(lambda rgb: shown.append((len(opened), rgb.shape)))
+    window.ctl.documentOpened.connect(lambda: opened.append(1))
+    window.open_path(photo)
+    qtbot.waitUntil(lambda: window.ctl.doc is not None, timeout=20000)
+    assert shown and shown[0][0] == 0, "the photo reached the canvas before its document opened"
+    assert shown[0][1] == window.ctl.doc.prepared.photo.rgb.shape

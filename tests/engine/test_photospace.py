@@ -1,0 +1,150 @@
+"""Carrying crop-space changes into the photo's pixels (engine.photospace): no halo, staircase or seam."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.bundle import load_bundle
+from engine.composite import rgb_to_lab
+from engine.detail import DetailResult, detail_composite
+from engine.face import manual_alignment
+from engine.labels import COLORS, INDEX
+from engine.photospace import ViewCompositor, edge_weight, paste_change
+from engine.session import EditSession, FaceEngine
+from tests.engine.session_fixtures import LayoutParser, face_layout
+
+S = 64  # the tiny bundle's crop
+PHOTO = 640  # ten photo pixels per crop pixel, as on a real portrait
+HAIR = INDEX["hair"]
+
+
+def _layout_photo(size: int = PHOTO) -> np.ndarray:
+    """A photo whose regions are the test layout's (so the parser's labels follow its own edges),
+    coloured per class with a little texture."""
+    lab = face_layout(size)  # the parser's layout drawn at the photo's size: smooth edges
+    rng = np.random.default_rng(0)
+    img = np.asarray(COLORS, np.float32)[lab] * 0.6 + 50
+    img += rng.normal(0, 3, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_bundle):
+    return FaceEngine(load_bundle(tiny_bundle, device="cpu"), parser=LayoutParser())
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return _layout_photo()
+
+
+@pytest.fixture
+def session(engine, photo):
+    c = PHOTO / 2
+    return EditSession(engine, engine.prepare(photo, crop_box=(c, c, PHOTO)))
+
+
+def test_hair_recolour_stays_inside_the_hair(session, photo):
+    # the detail composite of a strong hair recolour (the generator's part is stood in for: the crop
+    # itself, its hair turned green), carried into the photo at ten photo pixels per crop pixel
+    prep = session.prepared
+    mask = prep.parsed_mask
+    edited = prep.crop.copy()
+    edited[mask == HAIR] = (40, 190, 60)
+    res = detail_composite(prep.crop, edited, prep.crop, detail_region=mask == HAIR,
+                           reshape_region=np.zeros_like(mask, bool), segments=mask)  # fmt: skip
+    out = paste_change(photo, prep.crop, res, prep.alignment.matrix)
+    hair = prep.mask_in_photo(mask) == HAIR
+    near = cv2.dilate(hair.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)  # a 3 px feather
+    change_out = np.abs(out[~near].astype(float).mean(0) - photo[~near].astype(float).mean(0)).max()
+    assert change_out < 1.0, f"the recolour leaks {change_out:.2f} levels outside the hair"
+    core = cv2.erode(hair.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool)
+    moved = np.abs(rgb_to_lab(out[core]) - rgb_to_lab(photo[core])).mean()
+    assert moved > 20, "the hair itself was recoloured"
+    # the crop's change enlarged bilinearly (the paste before photo-space weights) does leak
+    inv = cv2.invertAffineTransform(prep.alignment.matrix)
+    d = cv2.warpAffine(res.delta_lab, inv, (PHOTO, PHOTO))
+    leak = np.abs(d[~near]).sum(-1) > 1
+    assert leak.mean() > 0.002, "the test's recolour would show a halo if enlarged naively"
+
+
+def _edge_positions(img_l: np.ndarray, level: float, rows) -> np.ndarray:
+    """Per row, the first x (sub-pixel) where ``img_l`` rises through ``level``."""
+    xs = []
+    for y in rows:
+        r = img_l[y]
+        i = int(np.argmax(r > level))
+        xs.append(i - 1 + (level - r[i - 1]) / max(r[i] - r[i - 1], 1e-6))
+    return np.asarray(xs)
+
+
+def test_a_reshaped_edge_is_as_smooth_as_a_line_not_crop_pixel_steps():
+    big = np.full((PHOTO, PHOTO, 3), 120, np.uint8)
+    al = manual_alignment(big, (PHOTO / 2, PHOTO / 2), PHOTO, S)
+    # a digital diagonal line at a shallow slope: at 10 photo px per crop px its steps are 10 px tall
+    yy, xx = np.mgrid[:S, :S]
+    region = xx > 20 + 0.3 * yy
+    delta = np.zeros((S, S, 3), np.float32)
+    delta[region] = (30.0, 0.0, 0.0)
+    zero = np.zeros((S, S), np.float32)
+    res = DetailResult(al.crop, delta, region.astype(np.float32), region.astype(np.float32), delta * 0, zero > 0)
+    out = paste_change(big, al.crop, res, al.matrix, grain=False)
+    L = rgb_to_lab(out)[..., 0]
+    base = rgb_to_lab(big[:1, :1])[0, 0, 0]
+    rows = np.arange(150, 490)
+    xs = _edge_positions(L, base + 15, rows)
+    step = np.abs(np.diff(xs)).max()  # the line itself moves 0.3 px per row
+    wobble = np.abs(xs - np.polyval(np.polyfit(rows, xs, 1), rows)).max()
+    assert step < 2.0, f"the edge jumps {step:.2f} px between rows: a staircase (crop pixels are 10 px)"
+    assert wobble < 5.0, f"the edge wanders {wobble:.2f} px (half a crop pixel) from the line"
+    # nearest-neighbour enlarging, for scale: 10 px steps
+    blocky = cv2.resize(region.astype(np.float32), (PHOTO, PHOTO), interpolation=cv2.INTER_NEAREST)
+    assert np.abs(np.diff(_edge_positions(blocky, 0.5, rows))).max() > 4 * step
+
+
+def test_edge_weight_is_a_narrow_smooth_ramp():
+    region = np.zeros((S, S), bool)
+    region[:, 32:] = True
+    to = np.array([[10.0, 0, 7.0], [0, 10.0, 7.0]])  # the edge falls inside a target pixel
+    w = edge_weight(region, to, (PHOTO, PHOTO))[300]
+    ramp = np.flatnonzero((w > 0.02) & (w < 0.98))
+    assert 1 <= len(ramp) <= 4 and np.all(np.diff(w[ramp.min() - 1 : ramp.max() + 2]) >= 0)
+
+
+def test_a_painted_region_reaching_the_crop_border_fades_out_without_a_seam(engine):
+    # the crop sits inside the photo, so its left border is a line through photo pixels
+    photo = _layout_photo(900)
+    c = 450
+    prep = engine.prepare(photo, crop_box=(c, c, 640))
+    s = EditSession(engine, prep)
+    s.paint_brush([(1, 20), (1, 50)], 6, HAIR)  # hair painted up to the crop's left border
+    out = s.render_full()
+    x_border = int(round(prep.alignment.to_photo([[-0.5, 0]])[0, 0]))  # the crop's left edge in the photo
+    rows = slice(int(prep.alignment.to_photo([[0, 22]])[0, 1]), int(prep.alignment.to_photo([[0, 48]])[0, 1]))
+    jump = np.abs(out[rows, x_border].astype(float) - out[rows, x_border - 1].astype(float)).mean()
+    own = np.abs(photo[rows, x_border].astype(float) - photo[rows, x_border - 1].astype(float)).mean()
+    assert jump < own + 2.0, f"a seam along the crop border: {jump:.1f} levels against the photo's {own:.1f}"
+    inside = out[rows, x_border + 80].astype(float)
+    assert np.abs(inside - photo[rows, x_border + 80]).mean() > 2, "the painted hair shows inside the crop"
+
+
+def test_the_view_matches_the_export_and_recomposes_only_what_changed(session, photo):
+    prep = session.prepared
+    comp = ViewCompositor(prep.photo.rgb, prep.crop, prep.alignment.matrix, 1.0)
+    session.color("hair", "#30c040")
+    eng = session.engine
+    first = comp.update(eng.renderer.detail_result(prep, session.state))
+    full = session.render_full()
+    x0, y0, x1, y1 = first.box
+    assert np.array_equal(first.rgb, full[y0:y1, x0:x1]), "the view is the export's paste"
+    session.paint_brush([(30, 58), (34, 58)], 1.5, INDEX["neck"])
+    second = comp.update(eng.renderer.detail_result(prep, session.state))
+    full = session.render_full()
+    bx0, by0, bx1, by1 = second.box
+    assert second.recomposed_px < 0.3 * (x1 - x0) * (y1 - y0), "a small stroke recomposes a few tiles"
+    # tiles whose change moved by less than the view's tolerance keep what they showed
+    off = np.abs(second.rgb.astype(int) - full[by0:by1, bx0:bx1]).max()
+    assert off <= 2, f"the view is {off} levels off the export"
+    assert comp.update(eng.renderer.detail_result(prep, session.state)) is None
