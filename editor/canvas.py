@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QWidget
 
 from editor import qimage
 from editor.canvas_input import CanvasInput
+from editor.jobs import photo_pyramid
 from editor.photoframe import PhotoFrame, PhotoOverlay
 from editor.view import ViewTransform
 from engine.labels import NUM_CLASSES
@@ -30,7 +31,6 @@ from engine.session import view_scale
 
 BG = QColor(43, 43, 46)
 SHARP_ZOOM = 4.0  # from this zoom on, photo pixels are drawn as sharp squares for precise painting
-PYRAMID_MIN = 512  # the photo's halved copies stop at this longer side
 
 
 class Canvas(CanvasInput, QWidget):
@@ -55,6 +55,7 @@ class Canvas(CanvasInput, QWidget):
         self._photo: QImage | None = None
         self._pyramid: list[tuple[float, QImage]] = []  # (scale of the copy, copy), halving
         self._shown: np.ndarray | None = None  # a photo shown before its document opened
+        self._levels: list[np.ndarray] = []  # the photo and its halved copies (QImages wrap them)
         self.frame: PhotoFrame | None = None
         self._photo_overlay: PhotoOverlay | None = None
         self._result_rgba: np.ndarray | None = None  # view-box RGBA: the composite where it differs
@@ -166,11 +167,31 @@ class Canvas(CanvasInput, QWidget):
         self.update()
 
     # --- document hooks ---------------------------------------------------------------------------
-    def show_photo(self, rgb: np.ndarray) -> None:
-        """Show a photo at once (while it is still being parsed), with no crop or layers yet."""
-        self._set_photo(rgb)
+    def show_photo(self, loaded) -> None:
+        """Show a photo at once (while it is still being parsed): ``loaded`` is a
+        ``jobs.LoadedPhoto`` (its pyramid made in the worker) or an H×W×3 array."""
+        rgb = loaded.image.rgb if hasattr(loaded, "image") else np.asarray(loaded)
+        self._set_photo(rgb, getattr(loaded, "pyramid", None))
         self._shown = rgb
         self.update()
+
+    def _set_photo(self, rgb: np.ndarray, pyramid=None) -> None:
+        h, w = rgb.shape[:2]
+        if pyramid is None:
+            pyramid = photo_pyramid(rgb)
+        self._levels = [np.ascontiguousarray(rgb), *(np.ascontiguousarray(x) for x in pyramid)]
+        self._photo = self._wrap_rgb(self._levels[0])
+        self._pyramid = [(level.shape[1] / w, self._wrap_rgb(level)) for level in self._levels[1:]]
+        self.view.set_image_size(w, h)
+        self.view.resize(self.width(), self.height())
+        self.view.fit()
+        self.zoomChanged.emit(self.view.scale)
+
+    @staticmethod
+    def _wrap_rgb(rgb: np.ndarray) -> QImage:
+        """A QImage over ``rgb``'s buffer, no copy (the array is kept in ``_levels``)."""
+        h, w = rgb.shape[:2]
+        return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
 
     def _opening_changed(self, opening: bool) -> None:
         doc = self.ctl.doc
@@ -183,23 +204,6 @@ class Canvas(CanvasInput, QWidget):
                 self._photo = None
                 self._pyramid = []
         self.update()
-
-    def _set_photo(self, rgb: np.ndarray) -> None:
-        h, w = rgb.shape[:2]
-        self._photo = qimage.rgb_to_qimage(rgb)
-        self._pyramid = []
-        img, s = self._photo, 1.0
-        while max(img.width(), img.height()) > PYRAMID_MIN:
-            img = img.scaled(
-                max(1, img.width() // 2), max(1, img.height() // 2),
-                Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation,
-            )  # fmt: skip
-            s /= 2.0
-            self._pyramid.append((s, img))
-        self.view.set_image_size(w, h)
-        self.view.resize(self.width(), self.height())
-        self.view.fit()
-        self.zoomChanged.emit(self.view.scale)
 
     def _on_open(self) -> None:
         doc = self.ctl.doc

@@ -49,7 +49,7 @@ class EditorController(ReferenceEdits, QObject):
     errorRaised = Signal(str)
     regenerated = Signal(float)  # milliseconds the model took
     openingChanged = Signal(bool)
-    photoLoaded = Signal(object)  # the decoded photo (H×W×3 uint8), shown while it is parsed
+    photoLoaded = Signal(object)  # jobs.LoadedPhoto: the decoded photo, shown while it is parsed
     saved = Signal(str)
 
     def __init__(self, client: EngineClient, parent: QObject | None = None):
@@ -91,8 +91,9 @@ class EditorController(ReferenceEdits, QObject):
             return
         self.status.emit(f"Opening {path.name}: decoding the photo…")
 
-        def loaded(img) -> None:
-            self.photoLoaded.emit(img.rgb)
+        def loaded(got: jobs.LoadedPhoto) -> None:
+            img = got.image
+            self.photoLoaded.emit(got)
             h, w = img.rgb.shape[:2]
             self.status.emit(
                 f"Opening {path.name} ({w}×{h}): finding the face, parsing the regions, encoding styles…"

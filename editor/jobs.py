@@ -56,15 +56,38 @@ def open_any(engine, path: str | Path) -> Opened:
     return Opened(prepared, engine.initial_state(prepared), p, False, photo_sha256(prepared.photo.rgb))
 
 
-def load_photo(engine, path: str | Path):
-    """Decode a photo (EXIF-oriented) so the editor can show it before it is parsed."""
+@dataclass(frozen=True)
+class LoadedPhoto:
+    image: object  # engine.imageio.LoadedImage
+    pyramid: tuple  # halved copies (uint8 H×W×3), largest first, for drawing when zoomed out
+
+
+PYRAMID_MIN = 512  # halved copies stop at this longer side
+
+
+def photo_pyramid(rgb: np.ndarray, smallest: int = PYRAMID_MIN) -> tuple:
+    """Halved copies of ``rgb`` (area-averaged) until the longer side is at most ``smallest``."""
+    import cv2
+
+    out, img = [], rgb
+    while max(img.shape[:2]) > smallest:
+        h, w = img.shape[:2]
+        img = cv2.resize(img, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+        out.append(img)
+    return tuple(out)
+
+
+def load_photo(engine, path: str | Path) -> LoadedPhoto:
+    """Decode a photo (EXIF-oriented) and its display pyramid, so the editor can show it at once,
+    before it is parsed."""
     p = Path(path)
     if not p.exists():
         raise EngineError(f"{p} does not exist")
     try:
-        return load_image(p)
+        img = load_image(p)
     except ImageError as e:
         raise EngineError(str(e)) from None
+    return LoadedPhoto(img, photo_pyramid(img.rgb))
 
 
 def open_loaded(engine, loaded, path: str | Path) -> Opened:

@@ -94,7 +94,7 @@ def test_a_recolour_arrives_as_a_photo_space_result_layer(opened, qtbot):
 
 def test_a_photo_is_shown_before_it_is_parsed(window, qtbot, photo):
     shown, opened = [], []
-    window.ctl.photoLoaded.connect(lambda rgb: shown.append((len(opened), rgb.shape)))
+    window.ctl.photoLoaded.connect(lambda got: shown.append((len(opened), got.image.rgb.shape)))
     window.ctl.documentOpened.connect(lambda: opened.append(1))
     window.open_path(photo)
     qtbot.waitUntil(lambda: window.ctl.doc is not None, timeout=20000)
