@@ -12,7 +12,8 @@ Because the stages are separate, a relit pair shares geometry, albedo and labels
 transfer ground truth (target geometry and lighting, one region group's appearance from another face)
 is exact as well. Every seed is deterministic.
 
-Public API: ``render_face``, ``render_relit_pair``, ``render_transfer_gt``, ``render_label``,
+Public API: ``render_face``, ``render_relit_pair``, ``render_transfer_gt``, ``render_reshape_pair``
+(the same face with one shape change, ``RESHAPES``), ``render_label``,
 ``class_frequencies``, ``SyntheticFaces``, ``Lighting``/``random_lighting`` and ``tune_allocator``.
 A photographic variant of the images (labels unchanged) lives in ``synth_photo``
 (``render_photo_face``; ``SyntheticFaces(..., photo=True)``).
@@ -43,6 +44,8 @@ __all__ = [
     "render_face",
     "render_relit_pair",
     "render_transfer_gt",
+    "render_reshape_pair",
+    "RESHAPES",
     "render_label",
     "class_frequencies",
     "SyntheticFaces",
@@ -240,6 +243,41 @@ def render_transfer_gt(
         mixed[name] = app_s[name]
     gt_img = _compose(r_t, albedo(r_t, mixed, gt_.glasses == "sun"), light, mixed)
     return target, source, gt_img
+
+
+#: Shape changes with exact ground truth: the same face (appearance, light, texture fields) rendered with
+#: one geometry change. Each maps a face's geometry to the changed fields.
+RESHAPES = {
+    "hair_shorter": lambda g: {"hair_style": "short", "hair_end": min(g.hair_end, 0.7)}
+    if g.hair_style in ("medium", "long") else {"hair_volume": max(0.0, g.hair_volume - 0.015)},
+    "hair_longer": lambda g: {"hair_style": "long", "hair_end": max(g.hair_end, 0.95)}
+    if g.hair_style != "long" else {"hair_volume": g.hair_volume + 0.02},
+    "lips_fuller": lambda g: {"ulip": g.ulip * 1.5, "llip": g.llip * 1.5, "mouth_w": g.mouth_w * 1.1},
+    "jaw_narrower": lambda g: {"face_w": g.face_w * 0.9, "jaw_taper": min(0.35, g.jaw_taper + 0.06)},
+    "glasses_on": lambda g: {"glasses": "clear"} if g.glasses == "none" else {"glasses": "none"},
+}
+
+
+def render_reshape_pair(seed: int, kind: str, size: int = 256) -> tuple[Sample, Sample]:
+    """(before, after): face ``seed`` and the same face with the shape change ``kind`` (see
+    ``RESHAPES``): the exact ground truth of a mask reshape (albedo textures and light are the same
+    fields, so unchanged pixels match exactly)."""
+    from dataclasses import replace
+
+    if kind not in RESHAPES:
+        raise ValueError(f"unknown reshape {kind!r}; choose from {', '.join(RESHAPES)}")
+    size = _check_size(size)
+    g, app, r = _stages(seed, size)
+    if g.hair_style == "bald" and kind.startswith("hair"):
+        g = replace(g, hair_style="short")
+        r = rasterize(g, size)
+    g2 = replace(g, **RESHAPES[kind](g))
+    light = random_lighting(seed)
+    out = []
+    for geo, ras in ((g, r), (g2, rasterize(g2, size))):
+        img = _compose(ras, albedo(ras, app, geo.glasses == "sun"), light, app)
+        out.append(Sample(img, ras.label, _attrs(geo, app, light), f"synthetic:{seed}:{kind}"))
+    return out[0], out[1]
 
 
 def class_frequencies(n: int = 500, size: int = 128, first_seed: int = 0) -> dict[str, float]:

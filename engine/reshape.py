@@ -1,0 +1,260 @@
+"""Photographic reshape: a painted mask change moves the photo's own pixels, and what no move explains
+is filled with texture from the same region of the photo, on the generator's low-frequency plan.
+
+Why: pixels a 128 px generator paints look painted; a jaw pulled in or lips made fuller are the same
+skin and lips, moved. So, for a state whose mask differs from the parse (:func:`plan_reshape`):
+
+1. **Correspondences.** For every class whose pixels changed, each pixel on its *new* boundary near the
+   change is paired with the nearest pixel of its *old* boundary (a distance transform), if that is at
+   most ``max_move`` away (``MOVE_FRAC`` of the crop side). The pair says: the content at the old edge
+   now sits at the new edge.
+2. **A smooth deformation.** Those displacements are boundary values of a membrane (Laplace)
+   interpolation, pinned to zero on every edge the change did not touch and beyond ``2 * max_move``
+   of the change, and solved coarse to fine by repeated smoothing. Inside and around the change the field varies smoothly: the old region is
+   stretched or compressed onto the new one, its texture carried along, with no fold at the edge.
+3. **Warp.** The photo (and its old label map) is sampled at ``p + flow(p)``. Where the warped old
+   labels agree with the new mask, the pixel is the photo's own, moved.
+4. **Synthesis** where they do not (a class appeared where it could not have come from within
+   ``max_move``: hair painted over the background, glasses added, background where hair was removed):
+   low frequencies from the generator's render, shifted per class to the photo's own colour nearby (for
+   the background: the visible background inpainted across the hole, so it continues what is seen);
+   high frequencies copied from the same class elsewhere in the photo, block by block at the offset
+   whose block lies most inside that class (the generator's own detail where the photo has none).
+5. **Blend.** Synthesised pixels meet warped ones through a multi-band blend; beyond the deformation's
+   reach every pixel is the photo's.
+
+Everything here works on the aligned crop at any size (128² or 256²); `engine.photospace` applies the
+same flow to the full-resolution photo, so moved pixels keep the photo's full detail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from engine.composite import lab_to_rgb, laplacian_blend, rgb_to_lab
+from engine.labels import INDEX
+
+__all__ = ["MOVE_FRAC", "ReshapePlan", "plan_reshape", "reshape_composite", "warp_image"]
+
+#: Largest move (fraction of the crop side) a deformation may explain; farther is synthesised.
+MOVE_FRAC = 1.0 / 12.0
+#: Membrane iterations per pyramid level, and its smoothing σ (px of that level).
+MEMBRANE_ITERS = 40
+MEMBRANE_SIGMA = 1.5
+#: Texture blocks for synthesis: side as a fraction of the crop, and candidate offsets tried per block.
+BLOCK_FRAC = 1.0 / 16.0
+OFFSET_TRIES = 48
+BACKGROUND = INDEX["background"]
+
+
+@dataclass
+class ReshapePlan:
+    flow: np.ndarray  # float32 R×R×2 (dx, dy): pixel p shows the photo's crop at p + flow(p)
+    synth: np.ndarray  # bool R×R: pixels no move explains, filled by synthesis
+    reach: np.ndarray  # bool R×R: pixels the reshape may change (the flow is non-zero, or synth)
+    max_move: float
+
+
+def _boundary(region: np.ndarray) -> np.ndarray:
+    er = cv2.erode(region.astype(np.uint8), np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+    return region & (er == 0)
+
+
+def _label_edges(labels: np.ndarray) -> np.ndarray:
+    """Pixels with a 4-neighbour of another class."""
+    e = np.zeros(labels.shape, bool)
+    e[1:] |= labels[1:] != labels[:-1]
+    e[:-1] |= labels[:-1] != labels[1:]
+    e[:, 1:] |= labels[:, 1:] != labels[:, :-1]
+    e[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+    return e
+
+
+def _nearest(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every pixel, the (y, x) of the nearest ``points`` pixel and the distance to it."""
+    src = np.where(points, 0, 255).astype(np.uint8)
+    dist, lab = cv2.distanceTransformWithLabels(src, cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(points)
+    # labels number the zero pixels in raster order, starting at 1
+    order = np.zeros(int(lab.max()) + 1, np.int64)
+    zero_lab = lab[points]
+    order[zero_lab] = np.arange(len(ys))
+    idx = order[lab]
+    return np.stack([ys[idx], xs[idx]], axis=-1), dist
+
+
+def _membrane(values: np.ndarray, fixed: np.ndarray, iters: int, sigma: float) -> np.ndarray:
+    """Smooth interpolation of ``values`` (H×W×2) held at ``fixed`` pixels, coarse to fine."""
+    h, w = fixed.shape
+    if min(h, w) > 32:
+        sh, sw = (h + 1) // 2, (w + 1) // 2
+        wsum = cv2.resize(fixed.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA)
+        vsum = cv2.resize(values * fixed[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
+        small_fixed = wsum > 0.2
+        small_vals = np.where(small_fixed[..., None], vsum / np.maximum(wsum, 1e-6)[..., None] / 2.0, 0)
+        coarse = _membrane(small_vals.astype(np.float32), small_fixed, iters, sigma)
+        u = cv2.resize(coarse * 2.0, (w, h), interpolation=cv2.INTER_LINEAR)
+        iters = max(8, iters // 3)
+    else:
+        u = np.zeros((h, w, 2), np.float32)
+    held = fixed[..., None]
+    for _ in range(iters):
+        u = cv2.GaussianBlur(u, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
+        u = np.where(held, values, u)
+    return u.astype(np.float32)
+
+
+def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = None) -> ReshapePlan:
+    """The deformation and the synthesis mask that take label map ``old`` to ``new`` (see the module
+    docstring). Both are uint8 R×R class ids."""
+    old = np.asarray(old, np.uint8)
+    new = np.asarray(new, np.uint8)
+    if old.shape != new.shape or old.ndim != 2:
+        raise ValueError(f"old and new masks must be equal-size 2-D maps, got {old.shape} and {new.shape}")
+    size = min(old.shape)
+    mm = float(max_move if max_move is not None else max(2.0, MOVE_FRAC * size))
+    changed = old != new
+    zero = np.zeros(old.shape + (2,), np.float32)
+    if not changed.any():
+        return ReshapePlan(zero, np.zeros(old.shape, bool), np.zeros(old.shape, bool), mm)
+    near_px = int(np.ceil(mm)) + 2
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * near_px + 1,) * 2)
+    near = cv2.dilate(changed.astype(np.uint8), k) > 0
+    values = np.zeros(old.shape + (2,), np.float32)
+    fixed = np.zeros(old.shape, bool)
+    yy, xx = np.mgrid[: old.shape[0], : old.shape[1]]
+    for c in np.unique(np.concatenate([old[changed], new[changed]])):
+        was = old == c
+        if not was.any():
+            continue  # a class new to the photo: nothing to move, it is synthesised
+        bn = _boundary(new == c) & near
+        if not bn.any():
+            continue
+        q, dist = _nearest(_boundary(was))
+        qy, qx = q[..., 0], q[..., 1]
+        ok = bn & (dist <= mm)
+        values[ok, 0] = (qx - xx)[ok]
+        values[ok, 1] = (qy - yy)[ok]
+        fixed |= ok
+    # pinned: every edge the change did not touch stays where it is (eyes, nose, the hairline's
+    # untouched parts), and far from the change nothing moves
+    edges = _label_edges(new) & _label_edges(old) & (old == new)
+    touched = cv2.dilate(changed.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    still = edges & ~touched & ~fixed
+    values[still] = 0.0
+    fixed |= still
+    far_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * near_px + 1,) * 2)
+    far = cv2.dilate(changed.astype(np.uint8), far_k) == 0
+    fixed |= far
+    values[far] = 0.0
+    flow = _membrane(values, fixed, MEMBRANE_ITERS, MEMBRANE_SIGMA) if (fixed & ~far).any() else zero
+    flow[far] = 0.0
+    warped_old = warp_labels_nearest(old, flow)
+    synth = (warped_old != new) & near
+    moving = np.abs(flow).max(-1) > 0.05
+    return ReshapePlan(flow, synth, moving | synth, mm)
+
+
+def _maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    h, w = flow.shape[:2]
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    return xx + flow[..., 0], yy + flow[..., 1]
+
+
+def warp_image(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """``img`` sampled at ``p + flow(p)`` (bilinear, edges replicated)."""
+    mx, my = _maps(flow)
+    return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def warp_labels_nearest(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    mx, my = _maps(flow)
+    return cv2.remap(labels, mx, my, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int, seed: int) -> np.ndarray:
+    """High-pass texture for the ``target`` pixels, copied block by block from ``source`` pixels: each
+    block takes the tried offset whose shifted block lies most inside ``source``."""
+    h, w = target.shape
+    out = np.zeros(hp.shape, np.float32)
+    rng = np.random.default_rng(seed)
+    ys, xs = np.nonzero(source)
+    if len(ys) < block * block // 2:
+        return out
+    src_f = source.astype(np.float32)
+    integral = cv2.integral(src_f)  # block coverage of the source at any offset, in O(1)
+    for by in range(0, h, block):
+        for bx in range(0, w, block):
+            sub = target[by : by + block, bx : bx + block]
+            if not sub.any():
+                continue
+            bh, bw = sub.shape
+            pick = rng.integers(0, len(ys), OFFSET_TRIES)
+            cy = np.clip(ys[pick] - bh // 2, 0, h - bh)
+            cx = np.clip(xs[pick] - bw // 2, 0, w - bw)
+            cover = integral[cy + bh, cx + bw] - integral[cy, cx + bw] - integral[cy + bh, cx] + integral[cy, cx]
+            j = int(np.argmax(cover))
+            patch = hp[cy[j] : cy[j] + bh, cx[j] : cx[j] + bw]
+            out[by : by + bh, bx : bx + bw][sub] = patch[sub]
+    return out
+
+
+def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, new: np.ndarray, *,
+                      plan: ReshapePlan | None = None, seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
+    """The photo's crop reshaped from label map ``old`` to ``new``: moved where a move explains the
+    change, synthesised where none does (the generator's render ``gen`` is the plan). uint8 R×R×3."""
+    photo = np.asarray(photo_crop)
+    g = np.asarray(gen)
+    if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
+        raise ValueError(f"photo crop and render must be equal-size uint8 H×W×3, got {photo.shape}, {g.shape}")
+    plan = plan if plan is not None else plan_reshape(old, new)
+    if not plan.reach.any():
+        return photo.copy(), plan
+    size = min(photo.shape[:2])
+    P = rgb_to_lab(photo)
+    W = warp_image(P, plan.flow)
+    A = plan.synth
+    if A.any():
+        G = rgb_to_lab(g)
+        sigma = max(1.5, size / 32.0)
+        hp_photo = P - _blur(P, max(1.0, size / 128.0))
+        hp_gen = G - _blur(G, max(1.0, size / 128.0))
+        low = _blur(G, max(1.0, size / 128.0))
+        visible = np.asarray(new) == np.asarray(old)
+        fill = W.copy()
+        block = max(4, int(round(BLOCK_FRAC * size)))
+        for c in np.unique(np.asarray(new)[A]):
+            target = A & (new == c)
+            source = visible & (old == c)
+            if c == BACKGROUND and source.sum() > 16:
+                # the visible background, inpainted across the hole at low frequency
+                k = max(1, size // 64)
+                lo = cv2.GaussianBlur(photo, (0, 0), max(1.0, size / 64.0))
+                hole = (~source).astype(np.uint8)
+                small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
+                small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+                inp = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
+                base = rgb_to_lab(cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR))
+            else:
+                base = low.copy()
+                if source.any():  # the render's colour moved to the photo's own colour of this class nearby
+                    m = source.astype(np.float32)
+                    num = _blur((P - low) * m[..., None], sigma)
+                    den = _blur(m, sigma)[..., None]
+                    mean = ((P - low)[source]).mean(0)
+                    base = base + (num + 0.05 * mean) / (den + 0.05)
+            tex = _texture(hp_photo, source, target, block, seed + int(c)) if source.sum() > 16 else hp_gen
+            fill[target] = (base + tex)[target]
+        levels = int(np.clip(round(np.log2(max(size, 2) / 32.0)), 1, 4))
+        W = laplacian_blend(W, fill, A.astype(np.float32), levels)
+    out = photo.copy()
+    sel = plan.reach | (cv2.dilate(A.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
+    out[sel] = np.rint(lab_to_rgb(W[sel])).clip(0, 255).astype(np.uint8)
+    return out, plan
