@@ -87,6 +87,9 @@ class DetailResult:
     new_alpha: np.ndarray  # float32 [R,R]: weight of new content (reshaped regions), 0 elsewhere
     detail_delta: np.ndarray | None = None  # float32 [R,R,3]: the style change alone (part of delta_lab)
     styled: np.ndarray | None = None  # bool [R,R]: pixels whose style changed and class did not
+    flow: np.ndarray | None = None  # float32 [R,R,2]: a reshape's move (engine.reshape): p shows p + flow
+    base_crop: np.ndarray | None = None  # uint8 [R,R,3]: the photo's crop moved by ``flow`` (what
+    #                                      delta_lab is relative to); None: the crop itself
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -163,6 +163,8 @@ class _Pieces:
     styled: np.ndarray | None  # bool: pixels whose style changed
     reach: np.ndarray  # float: > 0 wherever the change may act, border ramp applied
     ramp: np.ndarray
+    flow: np.ndarray | None = None  # crop px, border ramp applied: a reshape's move
+    base_crop: np.ndarray | None = None  # the crop moved by the flow
 
 
 def _pieces(res: DetailResult) -> _Pieces:
@@ -184,6 +186,8 @@ def _pieces(res: DetailResult) -> _Pieces:
         None if res.styled is None else np.asarray(res.styled, bool) & ~reshaped,
         np.asarray(res.support, np.float32) * ramp,
         ramp,
+        None if res.flow is None else np.asarray(res.flow, np.float32) * ramp[:, :, None],
+        None if res.base_crop is None else np.asarray(res.base_crop),
     )
 
 
@@ -239,11 +243,20 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
 
     reach = warp(pieces.reach)
     ramp = warp(pieces.ramp)
+    src = roi  # the photo, or the photo moved by the reshape's flow (sampled at its own resolution)
+    if pieces.flow is not None:
+        d = warp(pieces.flow) @ to_roi[:, :2].T  # crop px -> target px
+        gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        mx, my = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
+        src = cv2.remap(photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved_px = np.abs(d).max(-1) > 0.01
     a = edge_weight(pieces.reshaped, to_roi, dsize) * ramp if pieces.reshaped.any() else None
     change = warp(pieces.delta_out) * ramp[:, :, None]
     sel = reach > 0
+    if pieces.flow is not None:
+        sel |= moved_px
     if pieces.delta_style is not None and pieces.styled is not None and pieces.styled.any():
-        w = _snap_to_photo(edge_weight(pieces.styled, to_roi, dsize), roi, scale) * ramp
+        w = _snap_to_photo(edge_weight(pieces.styled, to_roi, dsize), src, scale) * ramp
         change += w[:, :, None] * warp(pieces.delta_style)
         sel |= w > 0
     elif pieces.delta_style is not None:
@@ -257,13 +270,15 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
     sel &= inner
     patch = roi.copy()
     if sel.any():
-        P = rgb_to_lab(roi[sel])
+        patch[sel] = src[sel]
+        P = rgb_to_lab(src[sel])
         new = P + change[sel]
         if a is not None:
             av = a[sel][:, None]
             touched = av[:, 0] > 0
             if touched.any():
-                up = warp_affine(np.ascontiguousarray(crop), to_roi, dsize, border="replicate")[sel]
+                base = crop if pieces.base_crop is None else pieces.base_crop
+                up = warp_affine(np.ascontiguousarray(base), to_roi, dsize, border="replicate")[sel]
                 resid = np.zeros_like(P)
                 resid[touched] = P[touched] - rgb_to_lab(up[touched])
                 new -= av * resid
@@ -351,7 +366,7 @@ class ViewRender:
     view: ViewUpdate | None
 
 
-_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled")
+_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled", "flow")
 
 
 class ViewCompositor:
@@ -390,7 +405,8 @@ class ViewCompositor:
         for name in _FIELDS:
             v = getattr(res, name)
             if v is None:
-                v = np.zeros((size, size, 3) if name == "detail_delta" else (size, size), np.float32)
+                shape = {"detail_delta": (size, size, 3), "flow": (size, size, 2)}.get(name, (size, size))
+                v = np.zeros(shape, np.float32)
             out[name] = np.asarray(v)
         return out
 
@@ -406,7 +422,7 @@ class ViewCompositor:
             if v.dtype == np.bool_:
                 d = v != old
             else:
-                tol = VIEW_TOLERANCE if v.ndim == 3 else 0.01
+                tol = 0.05 if name == "flow" else VIEW_TOLERANCE if v.ndim == 3 else 0.01
                 d = np.abs(v - old) > tol
                 d |= (v != 0) != (old != 0)  # reaching a pixel, or leaving it, always counts
             diff |= d.any(axis=-1) if d.ndim == 3 else d

@@ -4,8 +4,11 @@ Composite modes (``EditState.composite``):
 
 - ``changed`` (default): detail-preserving (:mod:`engine.detail`). Where only a style changed, the photo
   is moved by the low-frequency difference between the edited and the unedited render (same mask, same
-  noise seed), keeping its own texture; where the mask changed, colour- and grain-matched generated
-  pixels are blended in with a multi-band blend. The unedited render is cached per (image, mask bytes,
+  noise seed), keeping its own texture. Where the mask changed, the photo's own pixels are moved onto
+  the new regions (:mod:`engine.reshape`; the export moves the full-resolution photo), and what no move
+  explains is synthesised from the same region's texture on the generator's plan.
+- ``painted``: as ``changed``, but reshaped pixels are colour- and grain-matched generated pixels,
+  blended in with a multi-band blend (the behaviour before ``engine.reshape``). The unedited render is cached per (image, mask bytes,
   harmoniser variant) in the image's cache, so dragging a slider pays for one generator pass, not two;
   a mask stroke with no style edits needs no unedited render at all. Export carries the change into the
   full-size photo as a Lab delta (:func:`engine.photospace.paste_change`), so the photo's
@@ -23,7 +26,7 @@ import hashlib
 import numpy as np
 import torch
 
-from engine import composite, detail, photospace
+from engine import composite, detail, photospace, reshape
 from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import NUM_CLASSES
 from engine.networks import Networks, image_tensor, mask_tensor, to_uint8
@@ -56,13 +59,14 @@ class Renderer:
         self.device = device
         self.autocast = autocast
         self._msca: LRU[torch.Tensor] = LRU(MSCA_FEATURES)
+        self._plans: LRU[reshape.ReshapePlan] = LRU(4)
 
     # --- regions --------------------------------------------------------------------------------
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
         return (
             not edited_regions(state)
             and not state.free_regions
-            and state.composite in ("changed", "raw")
+            and state.composite in ("changed", "painted", "raw")
             and np.array_equal(state.mask, prep.parsed_mask)
         )
 
@@ -77,10 +81,21 @@ class Renderer:
         return region
 
     def changed_region(self, prep: PreparedImage, state: EditState) -> np.ndarray:
-        """Pixels whose class or style changed (bool [R,R]); 'whole' mode: the whole crop."""
+        """Pixels whose class or style changed (bool [R,R]), and in 'changed' mode the pixels a
+        reshape moves; 'whole' mode: the whole crop."""
         if state.composite == "whole":
             return np.ones(state.mask.shape, bool)
-        return (state.mask != prep.parsed_mask) | self.styled_region(prep, state)
+        region = (state.mask != prep.parsed_mask) | self.styled_region(prep, state)
+        if state.composite == "changed" and (state.mask != prep.parsed_mask).any():
+            region |= self.plan(prep, state).reach
+        return region
+
+    def plan(self, prep: PreparedImage, state: EditState) -> reshape.ReshapePlan:
+        """The reshape from the parse to the state's mask (:func:`engine.reshape.plan_reshape`),
+        cached per (image, mask)."""
+        return self._plans.get(
+            (prep.id, _key(state.mask)), lambda: reshape.plan_reshape(prep.parsed_mask, state.mask)
+        )
 
     # --- generation -----------------------------------------------------------------------------
     def _mask(self, mask: np.ndarray) -> torch.Tensor:
@@ -165,10 +180,14 @@ class Renderer:
         if hit is not None and (hit[0] is state or hit[0].same_as(state)):
             return hit[1]
         reshape = state.mask != prep.parsed_mask
-        styled = self.styled_region(prep, state) & ~reshape
         segments = state.mask.astype(np.int32)
         for i, fr in enumerate(state.free_regions):
             segments[fr.mask()] += NUM_CLASSES * (i + 1)
+        if state.composite == "changed" and reshape.any():
+            res = self._moved_result(prep, state, segments)
+            prep.cache.detail = (state, res)
+            return res
+        styled = self.styled_region(prep, state) & ~reshape
         res = detail.detail_composite(
             prep.crop,
             self.generate(prep, state),
@@ -182,13 +201,35 @@ class Renderer:
         prep.cache.detail = (state, res)
         return res
 
+    def _moved_result(self, prep: PreparedImage, state: EditState, segments: np.ndarray):
+        """A reshape that moves the photo's pixels (:mod:`engine.reshape`), with the state's style
+        changes composited on top; the change is relative to the moved crop, and carries the move
+        (``flow``) so that the photo is moved at its own resolution."""
+        gen = self.generate(prep, state)
+        plan = self.plan(prep, state)
+        moved = reshape.warp_image(prep.crop, plan.flow)
+        shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan)
+        styled = self.styled_region(prep, state)
+        top = detail.detail_composite(
+            shaped, gen, detail_region=styled, reshape_region=np.zeros_like(styled), segments=segments,
+            feather_px=FEATHER_PX, unedited_lab=self._unedited_lab(prep, state) if styled.any() else None,
+        )  # fmt: skip
+        synth = np.any(shaped != moved, axis=-1)  # what the move alone does not give
+        delta = top.delta_lab.copy()
+        delta[synth] += composite.rgb_to_lab(shaped[synth]) - composite.rgb_to_lab(moved[synth])
+        support = np.maximum(composite.feather(synth | plan.reach, 1.0), top.support)
+        return detail.DetailResult(
+            top.rgb, delta, support, composite.feather(plan.synth, 1.0), top.detail_delta, top.styled,
+            plan.flow * plan.reach[:, :, None], moved,
+        )  # fmt: skip
+
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The crop-size result of the state, composited over the photo's crop."""
         if state.mask.shape != prep.parsed_mask.shape:
             raise EngineError(f"mask is {state.mask.shape}, expected {prep.parsed_mask.shape}")
         if self.is_unedited(prep, state):
             return prep.crop.copy()
-        if state.composite == "changed":
+        if state.composite in ("changed", "painted"):
             return self.detail_result(prep, state).rgb.copy()
         gen = self.generate(prep, state)
         if state.composite == "whole":
@@ -217,7 +258,7 @@ class Renderer:
         """The full-size photo with the edit applied; untouched pixels stay bit-exact."""
         if self.is_unedited(prep, state):
             return prep.photo.rgb.copy()
-        if state.composite == "changed":
+        if state.composite in ("changed", "painted"):
             res = self.change_of(prep, state, crop_result)
             return photospace.paste_change(prep.photo.rgb, prep.crop, res, prep.alignment.matrix)
         if crop_result is None:
@@ -241,7 +282,7 @@ class Renderer:
             )
         if self.is_unedited(prep, state):
             res = detail.DetailResult(prep.crop, *_no_change(prep.crop.shape[0]))
-        elif state.composite == "changed":
+        elif state.composite in ("changed", "painted"):
             res = self.detail_result(prep, state)
         else:
             res = self.change_of(prep, state, self.render(prep, state))

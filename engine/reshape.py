@@ -9,7 +9,7 @@ skin and lips, moved. So, for a state whose mask differs from the parse (:func:`
    most ``max_move`` away (``MOVE_FRAC`` of the crop side). The pair says: the content at the old edge
    now sits at the new edge.
 2. **A smooth deformation.** Those displacements are boundary values of a membrane (Laplace)
-   interpolation, pinned to zero on every edge the change did not touch and beyond ``2 * max_move``
+   interpolation, pinned to zero on every edge the change did not touch and beyond ``1.5 * max_move``
    of the change, and solved coarse to fine by repeated smoothing. Inside and around the change the field varies smoothly: the old region is
    stretched or compressed onto the new one, its texture carried along, with no fold at the edge.
 3. **Warp.** The photo (and its old label map) is sampled at ``p + flow(p)``. Where the warped old
@@ -133,7 +133,10 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
         bn = _boundary(new == c) & near
         if not bn.any():
             continue
-        q, dist = _nearest(_boundary(was))
+        edge = _boundary(was)
+        if not edge.any():
+            continue  # the class fills the crop: no edge to move
+        q, dist = _nearest(edge)
         qy, qx = q[..., 0], q[..., 1]
         ok = bn & (dist <= mm)
         values[ok, 0] = (qx - xx)[ok]
@@ -146,7 +149,7 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
     still = edges & ~touched & ~fixed
     values[still] = 0.0
     fixed |= still
-    far_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (4 * near_px + 1,) * 2)
+    far_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3 * near_px + 1,) * 2)
     far = cv2.dilate(changed.astype(np.uint8), far_k) == 0
     fixed |= far
     values[far] = 0.0
@@ -221,6 +224,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     P = rgb_to_lab(photo)
     W = warp_image(P, plan.flow)
     A = plan.synth
+    levels = int(np.clip(round(np.log2(max(size, 2) / 32.0)), 1, 4))
     if A.any():
         G = rgb_to_lab(g)
         sigma = max(1.5, size / 32.0)
@@ -252,9 +256,10 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
                     base = base + (num + 0.05 * mean) / (den + 0.05)
             tex = _texture(hp_photo, source, target, block, seed + int(c)) if source.sum() > 16 else hp_gen
             fill[target] = (base + tex)[target]
-        levels = int(np.clip(round(np.log2(max(size, 2) / 32.0)), 1, 4))
         W = laplacian_blend(W, fill, A.astype(np.float32), levels)
     out = photo.copy()
-    sel = plan.reach | (cv2.dilate(A.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0)
-    out[sel] = np.rint(lab_to_rgb(W[sel])).clip(0, 255).astype(np.uint8)
+    out[plan.reach] = warp_image(photo, plan.flow)[plan.reach]  # moved pixels: the photo's, resampled
+    if A.any():
+        blend = cv2.dilate(A.astype(np.uint8), np.ones((2 ** (levels + 1) + 1,) * 2, np.uint8)) > 0
+        out[blend] = np.rint(lab_to_rgb(W[blend])).clip(0, 255).astype(np.uint8)
     return out, plan

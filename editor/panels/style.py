@@ -40,6 +40,7 @@ def _slider(lo: int, hi: int, tip: str) -> QSlider:
 #: Composite modes offered in the style panel (text, EditState.composite).
 COMPOSITES = (
     ("Keep photo detail", "changed"),
+    ("Photo detail, painted reshapes", "painted"),
     ("Generated pixels", "raw"),
     ("Whole face", "whole"),
 )

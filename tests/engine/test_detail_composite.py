@@ -303,17 +303,23 @@ def test_unedited_render_is_cached_across_a_slider_drag(session, engine, unedite
     assert len(calls) == 2
 
 
-def test_reshape_and_full_export_in_changed_mode(engine, tmp_path):
+@pytest.mark.parametrize("mode", ["changed", "painted"])
+def test_reshape_and_full_export_in_changed_mode(engine, tmp_path, mode):
+    from engine.reshape import MOVE_FRAC
+
     photo = textured(300, 9)
     s = EditSession(engine, engine.prepare(photo))
+    s.set_composite(mode)
     before = s.render_full()
     s.paint_rect(40, 2, 60, 10, 14)
     s.color("skin", "#30ff30")
     crop, full = s.render(), s.render_full()
     region = engine.changed_region(s.prepared, s.state)
     assert np.any(crop[region] != s.prepared.crop[region])
-    far = cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) == 0
-    assert np.array_equal(crop[far], s.prepared.crop[far])
+    # 'painted' reaches the feather; 'changed' moves pixels up to 1.5 times the largest move further
+    reach = 4 if mode == "painted" else (3 * (int(np.ceil(MOVE_FRAC * 64)) + 2)) // 2 + 4
+    far = cv2.dilate(region.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) == 0
+    assert far.any() and np.array_equal(crop[far], s.prepared.crop[far])
     assert np.any(full != before)
     # the same crop handed back gives the same export
     assert np.array_equal(engine.compose_full(s.prepared, s.state, crop), full)
