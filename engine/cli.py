@@ -347,9 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--harmonize", choices=["mrsa", "msca", "off"])
     e.add_argument("--alpha", type=float)
     e.add_argument("--whole-face", action="store_true", help="same as --composite whole")
-    e.add_argument("--composite", choices=["changed", "painted", "raw", "whole"],
-                   help="changed: keep the photo's detail, reshapes move its pixels (default); painted: "
-                        "reshaped pixels generated; raw: generated pixels; whole: whole face")
+    e.add_argument("--composite", choices=["changed", "moved", "raw", "whole"],
+                   help="changed: keep the photo's detail (default); moved: as changed, reshapes move the "
+                        "photo's pixels (experimental); raw: generated pixels; whole: whole face")
     e.add_argument("--bundle")
     e.add_argument("--script", metavar="EDITS.json")
     e.add_argument("--batch", action="store_true", help="PHOTO and -o are folders")

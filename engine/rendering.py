@@ -4,11 +4,11 @@ Composite modes (``EditState.composite``):
 
 - ``changed`` (default): detail-preserving (:mod:`engine.detail`). Where only a style changed, the photo
   is moved by the low-frequency difference between the edited and the unedited render (same mask, same
-  noise seed), keeping its own texture. Where the mask changed, the photo's own pixels are moved onto
-  the new regions (:mod:`engine.reshape`; the export moves the full-resolution photo), and what no move
-  explains is synthesised from the same region's texture on the generator's plan.
-- ``painted``: as ``changed``, but reshaped pixels are colour- and grain-matched generated pixels,
-  blended in with a multi-band blend (the behaviour before ``engine.reshape``). The unedited render is cached per (image, mask bytes,
+  noise seed), keeping its own texture; where the mask changed, colour- and grain-matched generated
+  pixels are blended in with a multi-band blend.
+- ``moved`` (experimental): as ``changed``, but where the mask changed the photo's own pixels are moved
+  onto the new regions (:mod:`engine.reshape`; the export moves the full-resolution photo), and what no
+  move explains is synthesised from the same region's texture on the generator's plan. The unedited render is cached per (image, mask bytes,
   harmoniser variant) in the image's cache, so dragging a slider pays for one generator pass, not two;
   a mask stroke with no style edits needs no unedited render at all. Export carries the change into the
   full-size photo as a Lab delta (:func:`engine.photospace.paste_change`), so the photo's
@@ -66,7 +66,7 @@ class Renderer:
         return (
             not edited_regions(state)
             and not state.free_regions
-            and state.composite in ("changed", "painted", "raw")
+            and state.composite in ("changed", "moved", "raw")
             and np.array_equal(state.mask, prep.parsed_mask)
         )
 
@@ -82,11 +82,11 @@ class Renderer:
 
     def changed_region(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """Pixels whose class or style changed (bool [R,R]), and in 'changed' mode the pixels a
-        reshape moves; 'whole' mode: the whole crop."""
+        reshape moves ('moved' mode); 'whole' mode: the whole crop."""
         if state.composite == "whole":
             return np.ones(state.mask.shape, bool)
         region = (state.mask != prep.parsed_mask) | self.styled_region(prep, state)
-        if state.composite == "changed" and (state.mask != prep.parsed_mask).any():
+        if state.composite == "moved" and (state.mask != prep.parsed_mask).any():
             region |= self.plan(prep, state).reach
         return region
 
@@ -183,7 +183,7 @@ class Renderer:
         segments = state.mask.astype(np.int32)
         for i, fr in enumerate(state.free_regions):
             segments[fr.mask()] += NUM_CLASSES * (i + 1)
-        if state.composite == "changed" and reshape.any():
+        if state.composite == "moved" and reshape.any():
             res = self._moved_result(prep, state, segments)
             prep.cache.detail = (state, res)
             return res
@@ -229,7 +229,7 @@ class Renderer:
             raise EngineError(f"mask is {state.mask.shape}, expected {prep.parsed_mask.shape}")
         if self.is_unedited(prep, state):
             return prep.crop.copy()
-        if state.composite in ("changed", "painted"):
+        if state.composite in ("changed", "moved"):
             return self.detail_result(prep, state).rgb.copy()
         gen = self.generate(prep, state)
         if state.composite == "whole":
@@ -258,7 +258,7 @@ class Renderer:
         """The full-size photo with the edit applied; untouched pixels stay bit-exact."""
         if self.is_unedited(prep, state):
             return prep.photo.rgb.copy()
-        if state.composite in ("changed", "painted"):
+        if state.composite in ("changed", "moved"):
             res = self.change_of(prep, state, crop_result)
             return photospace.paste_change(prep.photo.rgb, prep.crop, res, prep.alignment.matrix)
         if crop_result is None:
@@ -282,7 +282,7 @@ class Renderer:
             )
         if self.is_unedited(prep, state):
             res = detail.DetailResult(prep.crop, *_no_change(prep.crop.shape[0]))
-        elif state.composite in ("changed", "painted"):
+        elif state.composite in ("changed", "moved"):
             res = self.detail_result(prep, state)
         else:
             res = self.change_of(prep, state, self.render(prep, state))

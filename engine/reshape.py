@@ -157,6 +157,11 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
     flow[far] = 0.0
     warped_old = warp_labels_nearest(old, flow)
     synth = (warped_old != new) & near
+    # whole regions, not speckles: a pixel the move explains inside a synthesised patch is synthesised
+    # too, a lone unexplained pixel in moved content is left to the move
+    k3 = np.ones((3, 3), np.uint8)
+    synth = cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_OPEN, k3) > 0
+    synth = (cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_CLOSE, k3) > 0) & near
     moving = np.abs(flow).max(-1) > 0.05
     return ReshapePlan(flow, synth, moving | synth, mm)
 
@@ -234,9 +239,11 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         visible = np.asarray(new) == np.asarray(old)
         fill = W.copy()
         block = max(4, int(round(BLOCK_FRAC * size)))
+        interior = np.ones((5, 5), np.uint8)
         for c in np.unique(np.asarray(new)[A]):
             target = A & (new == c)
-            source = visible & (old == c)
+            # texture from the class's interior: its edges carry the neighbours' contrast
+            source = cv2.erode((visible & (old == c)).astype(np.uint8), interior) > 0
             if c == BACKGROUND and source.sum() > 16:
                 # the visible background, inpainted across the hole at low frequency
                 k = max(1, size // 64)

@@ -20,7 +20,7 @@ OVERRIDE_KINDS = ("reference", "color", "random", "interp", "own")
 #: Kinds whose style comes from another face: the MRSA harmoniser corrects these rows and only these.
 PASTED_KINDS = ("reference", "interp", "random")
 HARMONIZERS = ("mrsa", "msca", "off")
-COMPOSITES = ("changed", "painted", "raw", "whole")
+COMPOSITES = ("changed", "moved", "raw", "whole")
 #: The state's settings (not per region): what ``EditState.with_settings`` changes.
 SETTINGS = ("harmonizer", "alpha", "composite")
 MAX_SEED = 2**31 - 1

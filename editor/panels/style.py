@@ -40,7 +40,7 @@ def _slider(lo: int, hi: int, tip: str) -> QSlider:
 #: Composite modes offered in the style panel (text, EditState.composite).
 COMPOSITES = (
     ("Keep photo detail", "changed"),
-    ("Photo detail, painted reshapes", "painted"),
+    ("Photo detail, reshapes move pixels (experimental)", "moved"),
     ("Generated pixels", "raw"),
     ("Whole face", "whole"),
 )

@@ -108,7 +108,7 @@ def test_sliders_random_and_harmoniser_are_undoable_edits(opened, qtbot, ref_pho
     wait_idle(qtbot, win)
     assert ctl.doc.state.harmonizer == "msca" and win.error_box is None
     assert ctl.undo_stack.count() == 6
-    for index, mode in ((1, "painted"), (2, "raw"), (3, "whole"), (0, "changed")):
+    for index, mode in ((1, "moved"), (2, "raw"), (3, "whole"), (0, "changed")):
         panel.whole.setCurrentIndex(index)
         wait_idle(qtbot, win)
         assert ctl.doc.state.composite == mode and win.error_box is None

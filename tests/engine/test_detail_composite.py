@@ -303,7 +303,7 @@ def test_unedited_render_is_cached_across_a_slider_drag(session, engine, unedite
     assert len(calls) == 2
 
 
-@pytest.mark.parametrize("mode", ["changed", "painted"])
+@pytest.mark.parametrize("mode", ["changed", "moved"])
 def test_reshape_and_full_export_in_changed_mode(engine, tmp_path, mode):
     from engine.reshape import MOVE_FRAC
 
@@ -316,8 +316,8 @@ def test_reshape_and_full_export_in_changed_mode(engine, tmp_path, mode):
     crop, full = s.render(), s.render_full()
     region = engine.changed_region(s.prepared, s.state)
     assert np.any(crop[region] != s.prepared.crop[region])
-    # 'painted' reaches the feather; 'changed' moves pixels up to 1.5 times the largest move further
-    reach = 4 if mode == "painted" else (3 * (int(np.ceil(MOVE_FRAC * 64)) + 2)) // 2 + 4
+    # 'changed' reaches the feather; 'moved' moves pixels up to 1.5 times the largest move further
+    reach = 4 if mode == "changed" else (3 * (int(np.ceil(MOVE_FRAC * 64)) + 2)) // 2 + 4
     far = cv2.dilate(region.astype(np.uint8), np.ones((2 * reach + 1,) * 2, np.uint8)) == 0
     assert far.any() and np.array_equal(crop[far], s.prepared.crop[far])
     assert np.any(full != before)
