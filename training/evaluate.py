@@ -73,6 +73,9 @@ class EvalConfig:
     real: str = field(default="", metadata={"help": "real image/label pairs (images/ + labels/) for per-class IoU"})
     real_split: str = field(default="all", metadata={"choices": ("all", "train", "test")})
     real_limit: int = field(default=0, metadata={"help": "only the first N real pairs (0 = all)"})
+    reshape_seeds: int = field(
+        default=3, metadata={"help": "faces per reshape kind for the 'reshape' block (0 = skip it)"}
+    )
 
     def __post_init__(self) -> None:
         if min(self.samples, self.pairs, self.rsm_faces) < 1 or self.rsm_draws < 2:
@@ -169,6 +172,7 @@ def evaluate(
     real=None,
     real_split="all",
     real_limit=0,
+    reshape_seeds=3,
 ) -> dict:
     """Compute the report for ``bundle_path``; writes ``evaluation.json`` and PNG grids when ``out`` is given."""
     from engine.bundle import load_bundle
@@ -310,6 +314,11 @@ def evaluate(
         report["rsm_mcsd"], report["rsm_mocd"] = float(np.mean(inside)), float(np.mean(outside))
         grids["rsm"] = draws
 
+    if reshape_seeds > 0 and enc is not None and gen is not None:
+        from training.reshape_eval import reshape_report
+
+        report["reshape"] = reshape_report(bundle, seeds=tuple(20_000 + k for k in range(reshape_seeds)))
+
     report["meta"] = {
         "bundle": str(bundle_path),
         "resolution": res,
@@ -364,4 +373,5 @@ def _evaluate_cfg(cfg: EvalConfig, out: Path) -> dict:
         real=cfg.real or None,
         real_split=cfg.real_split,
         real_limit=cfg.real_limit,
+        reshape_seeds=cfg.reshape_seeds,
     )

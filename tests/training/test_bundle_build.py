@@ -64,6 +64,10 @@ def test_evaluation_and_model_card(built):
     assert "background" in regions and sum(r["share"] for r in regions.values()) == pytest.approx(1.0)
     for name in ("reconstruction", "transfer", "parser", "rsm"):
         assert (built / "evaluation" / f"{name}.png").is_file()
+    reshape = report["reshape"]
+    assert reshape["faces"] > 0 and set(reshape["mean"]) == {"raw", "changed", "moved"}
+    for row in reshape["mean"].values():
+        assert row["psnr"] > 5 and -1 <= row["detail_corr"] <= 1 and row["detail_ratio"] >= 0
     card = (built / "MODEL_CARD.md").read_text()
     assert "facepaint-train bundle --out" in card and "--tiny" in card
     assert "| generator_msca | generator_msca, msca | 3 |" in card
