@@ -173,7 +173,8 @@ def _add_grain(top, base, segments, reshaped, size, seed) -> None:
     width = max(2, int(round(size / 32)))
     ring = cv2.dilate(reshaped.astype(np.uint8), np.ones((2 * width + 1,) * 2, np.uint8)) > 0
     ring &= ~reshaped
-    rng = np.random.default_rng(seed)
+    # the noise of a pixel depends on its position only, so a new stroke leaves earlier ones' grain as it was
+    noise = np.random.default_rng([seed, 8191]).standard_normal(top.shape).astype(np.float32)
     sigma_all = _robust_std(hp_base[ring])
     for c in np.unique(segments[reshaped]):
         region = reshaped & (segments == c)
@@ -182,7 +183,7 @@ def _add_grain(top, base, segments, reshaped, size, seed) -> None:
         sigma_g = _robust_std(hp_top[region])
         add = np.sqrt(np.maximum(sigma_p**2 - sigma_g**2, 0.0))
         if add.any():
-            top[region] += rng.standard_normal((int(region.sum()), 3)).astype(np.float32) * add
+            top[region] += noise[region] * add
 
 
 def _seamless_extension(reshape: np.ndarray, seg: np.ndarray, size: int) -> np.ndarray:
