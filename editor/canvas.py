@@ -56,7 +56,8 @@ class Canvas(CanvasInput, QWidget):
         self._pyramid: list[tuple[float, QImage]] = []  # (scale of the copy, copy), halving
         self._shown: np.ndarray | None = None  # a photo shown before its document opened
         self._levels: list[np.ndarray] = []  # the photo and its halved copies (QImages wrap them)
-        self.frame: PhotoFrame | None = None
+        self.frame: PhotoFrame | None = None  # photo <-> crop, and the overlay's view box
+        self.rframe: PhotoFrame | None = None  # the result layer's view box (its scale follows the zoom)
         self._photo_overlay: PhotoOverlay | None = None
         self._result_rgba: np.ndarray | None = None  # view-box RGBA: the composite where it differs
         self._result: QImage | None = None
@@ -79,6 +80,7 @@ class Canvas(CanvasInput, QWidget):
         ctl.previewChanged.connect(self._rebuild_overlay)
         ctl.resultChanged.connect(self._on_result)
         ctl.viewChanged.connect(self._on_view)
+        self.zoomChanged.connect(self._zoom_changed)
         ctl.pendingFreeChanged.connect(self._rebuild_free)
         ctl.openingChanged.connect(self._opening_changed)
         ctl.photoLoaded.connect(self.show_photo)
@@ -217,9 +219,8 @@ class Canvas(CanvasInput, QWidget):
         self.frame = PhotoFrame(rgb.shape, matrix, doc.resolution, scale)
         self._photo_overlay = PhotoOverlay(self.frame)
         self._photo_overlay.set_visible(self.visible)
-        w, h = self.frame.box_size
-        self._result_rgba = np.zeros((h, w, 4), np.uint8)
-        self._result = self._wrap(self._result_rgba)
+        self._set_result_frame(self.wanted_view_scale())
+        self.ctl.set_view_scale(self.rframe.scale)
         self._rebuild_overlay()
         self._rebuild_free()
         self.update()
@@ -240,13 +241,33 @@ class Canvas(CanvasInput, QWidget):
     def _on_result(self) -> None:
         self.update()
 
+    def _set_result_frame(self, scale: float) -> None:
+        f = self.frame
+        self.rframe = PhotoFrame((f.height, f.width), f.matrix, f.crop_size, scale)
+        w, h = self.rframe.box_size
+        self._result_rgba = np.zeros((h, w, 4), np.uint8)
+        self._result = self._wrap(self._result_rgba)
+
+    def wanted_view_scale(self) -> float:
+        """The result layer's scale for the current zoom: the next power of two at or above the zoom
+        (so the screen never shows it enlarged from coarser than 1:1), at most the engine's finest."""
+        if self.frame is None:
+            return 1.0
+        z = max(self.view.scale, 1e-3)
+        return float(min(self.frame.scale, 2.0 ** np.ceil(np.log2(z))))
+
+    def _zoom_changed(self, _scale: float) -> None:
+        if self.frame is not None and self.ctl.doc is not None:
+            self.ctl.set_view_scale(self.wanted_view_scale())
+
     def _on_view(self, upd) -> None:
-        """Paste a composite box from the engine into the result layer."""
-        if upd is None or self.frame is None or self._result_rgba is None:
+        """Paste a composite box from the engine into the result layer (a new scale: a new layer; the
+        engine's first update at a scale covers the whole footprint)."""
+        if upd is None or self.frame is None or self.rframe is None:
             return
-        if abs(upd.scale - self.frame.scale) > 1e-9:
-            return  # for another frame (a photo opened meanwhile)
-        bx0, by0 = self.frame.box[:2]
+        if abs(upd.scale - self.rframe.scale) > 1e-9:
+            self._set_result_frame(upd.scale)
+        bx0, by0 = self.rframe.box[:2]
         x0, y0, x1, y1 = upd.box
         H, W = self._result_rgba.shape[:2]
         ox0, oy0 = max(x0 - bx0, 0), max(y0 - by0, 0)
@@ -261,13 +282,14 @@ class Canvas(CanvasInput, QWidget):
         self.view_updates += 1
         self.update()
 
-    def _layer_pixel(self, layer: np.ndarray | None, x: float, y: float):
+    def _layer_pixel(self, layer: np.ndarray | None, x: float, y: float, frame=None):
         """The view-box layer's pixel under crop point (x, y), or None outside the box."""
-        if layer is None or self.frame is None:
+        frame = frame or self.frame
+        if layer is None or frame is None:
             return None
-        px, py = self.frame.crop_to_photo(x, y)
-        bx0, by0 = self.frame.box[:2]
-        i, j = int(np.floor(py * self.frame.scale)) - by0, int(np.floor(px * self.frame.scale)) - bx0
+        px, py = frame.crop_to_photo(x, y)
+        bx0, by0 = frame.box[:2]
+        i, j = int(np.floor(py * frame.scale)) - by0, int(np.floor(px * frame.scale)) - bx0
         if not (0 <= i < layer.shape[0] and 0 <= j < layer.shape[1]):
             return None
         return layer[i, j]
@@ -278,7 +300,7 @@ class Canvas(CanvasInput, QWidget):
 
     def result_at(self, x: float, y: float):
         """RGBA of the result layer over crop point (x, y): alpha 0 where the result is the photo."""
-        return self._layer_pixel(self._result_rgba, x, y)
+        return self._layer_pixel(self._result_rgba, x, y, self.rframe)
 
     @property
     def composite_bytes(self) -> int:
@@ -363,9 +385,9 @@ class Canvas(CanvasInput, QWidget):
         t = QTransform(a[0, 0], a[1, 0], a[0, 1], a[1, 1], a[0, 2], a[1, 2])
         return t * self._photo_transform(pane)
 
-    def _layer_transform(self, pane: int) -> QTransform:
+    def _layer_transform(self, pane: int, frame=None) -> QTransform:
         """View-box pixels (the result and overlay layers) -> widget."""
-        f = self.frame
+        f = frame or self.frame
         k = 1.0 / f.scale
         x0, y0 = f.box[:2]
         return QTransform(k, 0, 0, k, x0 * k, y0 * k) * self._photo_transform(pane)
@@ -384,12 +406,13 @@ class Canvas(CanvasInput, QWidget):
         p.drawImage(src, img, src)
         p.restore()
 
-    def _draw_layer(self, p: QPainter, pane: int, img: QImage, clip: QRectF, opacity: float = 1.0) -> None:
+    def _draw_layer(self, p: QPainter, pane: int, img: QImage, clip: QRectF, opacity: float = 1.0,
+                    frame=None) -> None:  # fmt: skip
         """A view-box layer, in ``clip`` (photo coordinates)."""
-        f = self.frame
+        f = frame or self.frame
         p.save()
         p.setClipRect(self._photo_transform(pane).mapRect(clip), Qt.ClipOperation.IntersectClip)
-        p.setTransform(self._layer_transform(pane))
+        p.setTransform(self._layer_transform(pane, f))
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         p.setOpacity(opacity)
         w, h = f.box_size
@@ -422,7 +445,7 @@ class Canvas(CanvasInput, QWidget):
             self._draw_photo(p, pane, seen)
             if self.frame is not None and self._shown is None:
                 if result_part is not None and not result_part.isEmpty() and self._result is not None:
-                    self._draw_layer(p, pane, self._result, result_part)
+                    self._draw_layer(p, pane, self._result, result_part, frame=self.rframe)
                 overlay_part = photo_part if v.mode != "result" else seen
                 if (overlay_part is not None and not overlay_part.isEmpty() and self._overlay is not None
                         and self.overlay_opacity > 0):  # fmt: skip

@@ -72,6 +72,7 @@ class EditorController(ReferenceEdits, QObject):
         self.last_error: str | None = None
         self.last_render_ms: float | None = None
         self._last_request: tuple | None = None  # (document generation, state, request id)
+        self.view_scale: float | None = None  # of the photo-space result (None: the finest)
         client.renderReady.connect(self._on_render)
         client.renderFailed.connect(self._on_render_failed)
 
@@ -208,9 +209,21 @@ class EditorController(ReferenceEdits, QObject):
         if last is not None and last[0] == self.doc.generation and last[2] == self.client.latest_render_id:
             if last[1] is state or last[1].same_as(state):
                 return last[2]
-        rid = self.client.request_render(self.doc.prepared, state, token=self.doc.generation)
+        rid = self.client.request_render(
+            self.doc.prepared, state, token=self.doc.generation, view_scale=self.view_scale
+        )
         self._last_request = (self.doc.generation, state, rid)
         return rid
+
+    def set_view_scale(self, scale: float | None) -> None:
+        """The photo-space result's scale the canvas wants (it follows the zoom); a change asks for
+        the current state again at the new scale."""
+        if scale != self.view_scale:
+            self.view_scale = scale
+            self._last_request = None
+            if self.doc is not None:
+                state = self.doc.state if self.preview is None else self.doc.state.with_mask(self.preview)
+                self.request_render(state)
 
     @property
     def result_is_current(self) -> bool:

@@ -204,10 +204,10 @@ class FaceEngine:
     def compose_full(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
         return self.renderer.compose_full(prep, state, crop_result)
 
-    def render_view(self, prep: PreparedImage, state: EditState) -> ViewRender:
+    def render_view(self, prep: PreparedImage, state: EditState, scale: float | None = None) -> ViewRender:
         """The crop result and the change of the photo-space view since the last call for this image
-        (:meth:`engine.rendering.Renderer.view`): what the editor shows."""
-        return ViewRender(self.render(prep, state), self.renderer.view(prep, state))
+        (:meth:`engine.rendering.Renderer.view`, at ``scale``; None: the finest): what the editor shows."""
+        return ViewRender(self.render(prep, state), self.renderer.view(prep, state, scale))
 
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
         return self.renderer.is_unedited(prep, state)

@@ -270,13 +270,15 @@ class Renderer:
             w = composite.feather(region, FEATHER_PX)
         return composite.paste_back(prep.photo.rgb, crop_result, w, prep.alignment.matrix)
 
-    def view(self, prep: PreparedImage, state: EditState) -> photospace.ViewUpdate | None:
+    def view(self, prep: PreparedImage, state: EditState, scale: float | None = None):
         """What the editor's photo-space view of the state changes since the last call for this image
-        (:class:`engine.photospace.ViewCompositor`, at :func:`engine.photospace.view_scale`); the same
-        paste as :meth:`compose_full`. 'raw' and 'whole' modes are shown as their crop pasted back."""
+        (:class:`engine.photospace.ViewCompositor`) at ``scale`` (view px per photo px, at most
+        :func:`engine.photospace.view_scale`, the default); the same paste as :meth:`compose_full`. A
+        new scale starts a new view. 'raw' and 'whole' modes are shown as their crop pasted back."""
+        top = photospace.view_scale(prep.photo.rgb.shape, prep.alignment.matrix, prep.crop.shape[0])
+        scale = top if scale is None else float(min(max(scale, 1e-3), top))
         comp = prep.cache.view
-        if comp is None:
-            scale = photospace.view_scale(prep.photo.rgb.shape, prep.alignment.matrix, prep.crop.shape[0])
+        if comp is None or abs(comp.scale - scale) > 1e-9:
             comp = prep.cache.view = photospace.ViewCompositor(
                 prep.photo.rgb, prep.crop, prep.alignment.matrix, scale
             )
