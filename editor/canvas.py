@@ -220,7 +220,7 @@ class Canvas(CanvasInput, QWidget):
         self._photo_overlay = PhotoOverlay(self.frame)
         self._photo_overlay.set_visible(self.visible)
         self._set_result_frame(self.wanted_view_scale())
-        self.ctl.set_view_scale(self.rframe.scale)
+        self.ctl.set_view_scale(self.rframe.scale, self.visible_photo_box())
         self._rebuild_overlay()
         self._rebuild_free()
         self.update()
@@ -256,16 +256,31 @@ class Canvas(CanvasInput, QWidget):
         z = max(self.view.scale, 1e-3)
         return float(min(self.frame.scale, 2.0 ** np.ceil(np.log2(z))))
 
-    def _zoom_changed(self, _scale: float) -> None:
+    def _zoom_changed(self, _scale: float = 0.0) -> None:
         if self.frame is not None and self.ctl.doc is not None:
-            self.ctl.set_view_scale(self.wanted_view_scale())
+            self.ctl.set_view_scale(self.wanted_view_scale(), self.visible_photo_box())
+
+    def visible_photo_box(self) -> tuple[int, int, int, int] | None:
+        """The photo box (x0, y0, x1, y1) the panes show, rounded out to 64 px so small pans ask
+        for nothing new."""
+        v = self.view
+        if self.frame is None:
+            return None
+        x0, y0 = -v.ox / v.scale, -v.oy / v.scale  # every pane shows the same photo box
+        x1, y1 = (v.pane_width - v.ox) / v.scale, (v.height - v.oy) / v.scale
+        q = 64
+        box = (max(0, int(np.floor(x0 / q)) * q), max(0, int(np.floor(y0 / q)) * q),
+               min(v.image_w, int(np.ceil(x1 / q)) * q), min(v.image_h, int(np.ceil(y1 / q)) * q))  # fmt: skip
+        if box[0] <= 0 and box[1] <= 0 and box[2] >= v.image_w and box[3] >= v.image_h:
+            return None  # the whole photo
+        return box
 
     def _on_view(self, upd) -> None:
         """Paste a composite box from the engine into the result layer (a new scale: a new layer; the
         engine's first update at a scale covers the whole footprint)."""
         if upd is None or self.frame is None or self.rframe is None:
             return
-        if abs(upd.scale - self.rframe.scale) > 1e-9:
+        if abs(upd.scale - self.rframe.scale) > 1e-9 or upd.fresh:
             self._set_result_frame(upd.scale)
         bx0, by0 = self.rframe.box[:2]
         x0, y0, x1, y1 = upd.box

@@ -23,6 +23,7 @@ class CanvasInput:
     def resizeEvent(self, event) -> None:
         self.view.resize(self.width(), self.height())
         super().resizeEvent(event)
+        self._zoom_changed()
 
     def _near_divider(self, pos: QPointF) -> bool:
         if self.view.mode != "split" or self.ctl.doc is None:
@@ -64,6 +65,7 @@ class CanvasInput:
             d = pos - self._pan_from
             self._pan_from = pos
             self.view.pan(d.x(), d.y())
+            self._zoom_changed()
         elif self._divider_drag:
             x, _, s, _ = self.view.image_rect(0)
             self.split = float(min(max((pos.x() - x) / s, 0.0), 1.0))

@@ -73,6 +73,7 @@ class EditorController(ReferenceEdits, QObject):
         self.last_render_ms: float | None = None
         self._last_request: tuple | None = None  # (document generation, state, request id)
         self.view_scale: float | None = None  # of the photo-space result (None: the finest)
+        self.visible_box: tuple | None = None  # the photo box on screen (None: all)
         client.renderReady.connect(self._on_render)
         client.renderFailed.connect(self._on_render_failed)
 
@@ -210,16 +211,17 @@ class EditorController(ReferenceEdits, QObject):
             if last[1] is state or last[1].same_as(state):
                 return last[2]
         rid = self.client.request_render(
-            self.doc.prepared, state, token=self.doc.generation, view_scale=self.view_scale
+            self.doc.prepared, state, token=self.doc.generation, view_scale=self.view_scale,
+            visible=self.visible_box,
         )
         self._last_request = (self.doc.generation, state, rid)
         return rid
 
-    def set_view_scale(self, scale: float | None) -> None:
-        """The photo-space result's scale the canvas wants (it follows the zoom); a change asks for
-        the current state again at the new scale."""
-        if scale != self.view_scale:
-            self.view_scale = scale
+    def set_view_scale(self, scale: float | None, visible: tuple | None = None) -> None:
+        """The photo-space result's scale the canvas wants (it follows the zoom) and the photo box on
+        screen; a change asks for the current state again (only what is due is composed)."""
+        if scale != self.view_scale or visible != self.visible_box:
+            self.view_scale, self.visible_box = scale, visible
             self._last_request = None
             if self.doc is not None:
                 state = self.doc.state if self.preview is None else self.doc.state.with_mask(self.preview)

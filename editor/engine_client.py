@@ -65,6 +65,7 @@ class _Render:
     prepared: Any
     state: Any
     view_scale: float | None = None
+    visible: tuple | None = None  # the photo box on screen (x0, y0, x1, y1)
 
 
 @dataclass
@@ -170,10 +171,11 @@ class EngineClient(QObject):
         self._next_id += 1
         return self._next_id
 
-    def request_render(self, prepared, state, token: Any = None, view_scale: float | None = None) -> int:
-        """Queue a render (its photo-space view at ``view_scale``); replaces a pending one that has not
-        started. Returns the request id."""
-        item = _Render(self._new_id(), token, prepared, state, view_scale)
+    def request_render(self, prepared, state, token: Any = None, view_scale: float | None = None,
+                       visible: tuple | None = None) -> int:  # fmt: skip
+        """Queue a render (its photo-space view at ``view_scale``, the part ``visible`` on screen
+        first); replaces a pending one that has not started. Returns the request id."""
+        item = _Render(self._new_id(), token, prepared, state, view_scale, visible)
         self.latest_render_id = item.id
         self._outstanding.add(item.id)
         if self.synchronous:
@@ -318,9 +320,9 @@ class EngineClient(QObject):
             render_view = getattr(self.engine, "render_view", None)
             if render_view is None:  # an engine without a photo-space view
                 return self.engine.render(self._adopt(item.prepared), item.state)
-            if item.view_scale is None:
+            if item.view_scale is None and item.visible is None:
                 return render_view(self._adopt(item.prepared), item.state)
-            return render_view(self._adopt(item.prepared), item.state, item.view_scale)
+            return render_view(self._adopt(item.prepared), item.state, item.view_scale, item.visible)
         args = tuple(self._adopt(a) for a in item.args)
         for a in args:
             self._ensure_refs(a)

@@ -204,10 +204,12 @@ class FaceEngine:
     def compose_full(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
         return self.renderer.compose_full(prep, state, crop_result)
 
-    def render_view(self, prep: PreparedImage, state: EditState, scale: float | None = None) -> ViewRender:
+    def render_view(self, prep: PreparedImage, state: EditState, scale: float | None = None,
+                    visible=None) -> ViewRender:  # fmt: skip
         """The crop result and the change of the photo-space view since the last call for this image
-        (:meth:`engine.rendering.Renderer.view`, at ``scale``; None: the finest): what the editor shows."""
-        return ViewRender(self.render(prep, state), self.renderer.view(prep, state, scale))
+        (:meth:`engine.rendering.Renderer.view`, at ``scale``, None: the finest; ``visible``: the photo
+        box on screen, composed first): what the editor shows."""
+        return ViewRender(self.render(prep, state), self.renderer.view(prep, state, scale, visible))
 
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
         return self.renderer.is_unedited(prep, state)

@@ -356,6 +356,7 @@ class ViewUpdate:
     seconds: float
     cache_bytes: int
     recomposed_px: int = 0  # view pixels recomposed (the dirty tiles); the box may hold more
+    fresh: bool = False  # the first update of a new view: everything outside ``box`` is the photo
 
 
 @dataclass
@@ -391,6 +392,7 @@ class ViewCompositor:
         self.changed = np.zeros(self.image.shape[:2], bool)
         self._last: dict[str, np.ndarray] | None = None
         self._grain: tuple | None = None
+        self._fresh = True  # no update handed out yet: the view is the photo
 
     @property
     def cache_bytes(self) -> int:
@@ -414,8 +416,8 @@ class ViewCompositor:
         """Crop pixels whose change differs visibly from what the view shows (Lab by more than
         ``VIEW_TOLERANCE``, weights by more than 1 %): a mask stroke moves the generator's output a
         little everywhere, and recomposing the whole face for that would cost the stroke's latency."""
-        if self._last is None:  # the first update covers the whole footprint: the view starts clean
-            return np.ones(new["support"].shape, bool)
+        if self._last is None:  # the view shows the photo: what it shows is "no change"
+            self._last = {k: np.zeros_like(v) for k, v in new.items()}
         diff = np.zeros(new["support"].shape, bool)
         for name, v in new.items():
             old = self._last[name]
@@ -435,8 +437,10 @@ class ViewCompositor:
         for name, v in new.items():
             self._last[name][where] = v[where]
 
-    def update(self, res: DetailResult, *, seed: int = 0) -> ViewUpdate | None:
-        """Bring the view to ``res``; returns the view box that changed (None: nothing visible did)."""
+    def update(self, res: DetailResult, *, seed: int = 0, visible=None) -> ViewUpdate | None:
+        """Bring the view to ``res``; returns the view box that changed (None: nothing visible did).
+        ``visible`` (x0, y0, x1, y1 in view pixels): only tiles meeting it are recomposed now, the
+        others stay due until a later update sees them."""
         t0 = time.perf_counter()
         _check_result(res, self.crop.shape[0])
         new = self._inputs(res)
@@ -458,6 +462,13 @@ class ViewCompositor:
         recomposed = np.zeros(diff.shape, bool)
         H, W = self.photo.shape[:2]
         inverse = cv2.invertAffineTransform(self.matrix)
+        if visible is not None:
+            vx0, vy0, vx1, vy1 = visible
+            for ty, tx in zip(*np.nonzero(hit), strict=True):
+                bx0, by0, bx1, by1 = _tile_box(inverse, (tx * t, ty * t, min(size, (tx + 1) * t),
+                                                         min(size, (ty + 1) * t)), (W, H))  # fmt: skip
+                if bx1 <= vx0 or bx0 >= vx1 or by1 <= vy0 or by0 >= vy1:
+                    hit[ty, tx] = False  # not on screen: later
         fx0, fy0 = self.box[:2]
         union, work = None, 0
         for ty in range(n):
@@ -471,9 +482,15 @@ class ViewCompositor:
                     end += 1
                 cx0, cy0 = tx * t, ty * t
                 cx1, cy1 = min(size, (end + 1) * t), min(size, (ty + 1) * t)
-                recomposed[cy0:cy1, cx0:cx1] = True
                 box = _tile_box(inverse, (cx0, cy0, cx1, cy1), (W, H))
                 tx = end + 1
+                if visible is not None:  # only what is on screen; a run seen in part stays due
+                    inside = box[0] >= vx0 and box[1] >= vy0 and box[2] <= vx1 and box[3] <= vy1
+                    box = (max(box[0], vx0), max(box[1], vy0), min(box[2], vx1), min(box[3], vy1))
+                else:
+                    inside = True
+                if inside:
+                    recomposed[cy0:cy1, cx0:cx1] = True
                 if box[2] <= box[0] or box[3] <= box[1]:
                     continue
                 bx0, by0, bx1, by1 = box
@@ -495,8 +512,9 @@ class ViewCompositor:
             return None
         x0, y0, x1, y1 = union
         sl = (slice(y0 - fy0, y1 - fy0), slice(x0 - fx0, x1 - fx0))
+        fresh, self._fresh = self._fresh, False
         return ViewUpdate(self.scale, union, self.image[sl].copy(), self.changed[sl].copy(),
-                          time.perf_counter() - t0, self.cache_bytes, work)  # fmt: skip
+                          time.perf_counter() - t0, self.cache_bytes, work, fresh)  # fmt: skip
 
 
 def _tile_box(inverse, crop_box, bounds) -> tuple[int, int, int, int]:

@@ -270,11 +270,13 @@ class Renderer:
             w = composite.feather(region, FEATHER_PX)
         return composite.paste_back(prep.photo.rgb, crop_result, w, prep.alignment.matrix)
 
-    def view(self, prep: PreparedImage, state: EditState, scale: float | None = None):
+    def view(self, prep: PreparedImage, state: EditState, scale: float | None = None, visible=None):
         """What the editor's photo-space view of the state changes since the last call for this image
         (:class:`engine.photospace.ViewCompositor`) at ``scale`` (view px per photo px, at most
         :func:`engine.photospace.view_scale`, the default); the same paste as :meth:`compose_full`. A
-        new scale starts a new view. 'raw' and 'whole' modes are shown as their crop pasted back."""
+        new scale starts a new view. ``visible`` (x0, y0, x1, y1, photo pixels): the part on screen,
+        composed first (the rest when it is seen). 'raw' and 'whole' modes are shown as their crop
+        pasted back."""
         top = photospace.view_scale(prep.photo.rgb.shape, prep.alignment.matrix, prep.crop.shape[0])
         scale = top if scale is None else float(min(max(scale, 1e-3), top))
         comp = prep.cache.view
@@ -288,7 +290,10 @@ class Renderer:
             res = self.detail_result(prep, state)
         else:
             res = self.change_of(prep, state, self.render(prep, state))
-        return comp.update(res)
+        if visible is not None:
+            visible = tuple(int(np.floor(v * scale)) if i < 2 else int(np.ceil(v * scale)) + 1
+                            for i, v in enumerate(visible))  # fmt: skip
+        return comp.update(res, visible=visible)
 
 
 def _no_change(size: int):

@@ -132,10 +132,10 @@ class FakeGpuEngine:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return self.inner.render(prep, state)
 
-    def render_view(self, prep, state, scale=None):  # what the editor's worker calls
+    def render_view(self, prep, state, *args):  # what the editor's worker calls
         if self.armed:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return self.inner.render_view(prep, state, scale)
+        return self.inner.render_view(prep, state, *args)
 
 
 def _gpu_window(qtbot, make_factory, settings, **fake):
