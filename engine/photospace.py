@@ -393,6 +393,7 @@ class ViewCompositor:
         self._last: dict[str, np.ndarray] | None = None
         self._grain: tuple | None = None
         self._fresh = True  # no update handed out yet: the view is the photo
+        self._due: np.ndarray | None = None  # tiles changed but not yet composed in whole
 
     @property
     def cache_bytes(self) -> int:
@@ -419,7 +420,7 @@ class ViewCompositor:
         if self._last is None:  # the view shows the photo: what it shows is "no change"
             self._last = {k: np.zeros_like(v) for k, v in new.items()}
         diff = np.zeros(new["support"].shape, bool)
-        for name, v in new.items():
+        for name, v in new.items():  # (what the view shows: tiles not yet composed are kept as due)
             old = self._last[name]
             if v.dtype == np.bool_:
                 d = v != old
@@ -445,69 +446,75 @@ class ViewCompositor:
         _check_result(res, self.crop.shape[0])
         new = self._inputs(res)
         diff = self._differs(new)
-        if not diff.any():
+        size = self.crop.shape[0]
+        t = max(8, size // VIEW_TILES)
+        n = -(-size // t)
+        if self._due is None:
+            self._due = np.zeros((n, n), bool)
+        if not diff.any() and not self._due.any():
             return None
         # a crop pixel's change reaches a few crop px: the edge smoothing, the extension, the warp
-        size = self.crop.shape[0]
         dirty = cv2.dilate(diff.astype(np.uint8), None, iterations=max(4, size // 16)) > 0
         alpha_key = new["new_alpha"].tobytes()
         if self._grain is None or self._grain[0] != alpha_key:
             self._grain = (alpha_key, grain_level(self.photo, self.crop, res, self.matrix))
         pieces = _pieces(res)
-        t = max(8, size // VIEW_TILES)
-        n = -(-size // t)
-        hit = np.zeros((n, n), bool)
+        hit = self._due.copy()  # tiles changed before but not composed yet (off screen)
         tys, txs = np.nonzero(dirty)
         hit[tys // t, txs // t] = True
-        recomposed = np.zeros(diff.shape, bool)
         H, W = self.photo.shape[:2]
         inverse = cv2.invertAffineTransform(self.matrix)
+        full = hit.copy()  # tiles wholly on screen (or every dirty tile when all is visible)
+        part = np.zeros_like(hit)  # tiles on the screen's edge: composed in part, left due
         if visible is not None:
             vx0, vy0, vx1, vy1 = visible
             for ty, tx in zip(*np.nonzero(hit), strict=True):
                 bx0, by0, bx1, by1 = _tile_box(inverse, (tx * t, ty * t, min(size, (tx + 1) * t),
                                                          min(size, (ty + 1) * t)), (W, H))  # fmt: skip
                 if bx1 <= vx0 or bx0 >= vx1 or by1 <= vy0 or by0 >= vy1:
-                    hit[ty, tx] = False  # not on screen: later
+                    full[ty, tx] = False  # not on screen: later
+                elif not (bx0 >= vx0 and by0 >= vy0 and bx1 <= vx1 and by1 <= vy1):
+                    full[ty, tx], part[ty, tx] = False, True
+        runs = []  # (crop box, remembered)
+        for grid, keep in ((full, True), (part, False)):
+            for ty in range(n):
+                tx = 0
+                while tx < n:  # runs of tiles along the row, one paste each
+                    if not grid[ty, tx]:
+                        tx += 1
+                        continue
+                    end = tx
+                    while keep and end + 1 < n and grid[ty, end + 1]:
+                        end += 1
+                    runs.append(((tx * t, ty * t, min(size, (end + 1) * t), min(size, (ty + 1) * t)), keep))
+                    tx = end + 1
         fx0, fy0 = self.box[:2]
         union, work = None, 0
-        for ty in range(n):
-            tx = 0
-            while tx < n:  # runs of dirty tiles along the row, one paste each
-                if not hit[ty, tx]:
-                    tx += 1
-                    continue
-                end = tx
-                while end + 1 < n and hit[ty, end + 1]:
-                    end += 1
-                cx0, cy0 = tx * t, ty * t
-                cx1, cy1 = min(size, (end + 1) * t), min(size, (ty + 1) * t)
-                box = _tile_box(inverse, (cx0, cy0, cx1, cy1), (W, H))
-                tx = end + 1
-                if visible is not None:  # only what is on screen; a run seen in part stays due
-                    inside = box[0] >= vx0 and box[1] >= vy0 and box[2] <= vx1 and box[3] <= vy1
-                    box = (max(box[0], vx0), max(box[1], vy0), min(box[2], vx1), min(box[3], vy1))
-                else:
-                    inside = True
-                if inside:
-                    recomposed[cy0:cy1, cx0:cx1] = True
-                if box[2] <= box[0] or box[3] <= box[1]:
-                    continue
-                bx0, by0, bx1, by1 = box
-                work += (bx1 - bx0) * (by1 - by0)
-                sl = (slice(by0 - fy0, by1 - fy0), slice(bx0 - fx0, bx1 - fx0))
-                self.image[sl] = self.photo[by0:by1, bx0:bx1]
-                self.changed[sl] = False
-                got = _paste_roi(self.photo, self.crop, pieces, self.matrix, box, grain_sigma=self._grain[1],
-                                 seed=seed)  # fmt: skip
-                if got is not None:
-                    gx0, gy0, gx1, gy1, patch, sel = got
-                    gsl = (slice(gy0 - fy0, gy1 - fy0), slice(gx0 - fx0, gx1 - fx0))
-                    self.image[gsl] = patch
-                    self.changed[gsl] = sel
-                union = box if union is None else (min(union[0], bx0), min(union[1], by0),
-                                                   max(union[2], bx1), max(union[3], by1))  # fmt: skip
-        self._remember(new, recomposed)
+        for (cx0, cy0, cx1, cy1), keep in runs:
+            box = _tile_box(inverse, (cx0, cy0, cx1, cy1), (W, H))
+            if not keep:
+                box = (max(box[0], vx0), max(box[1], vy0), min(box[2], vx1), min(box[3], vy1))
+            if box[2] <= box[0] or box[3] <= box[1]:
+                continue
+            bx0, by0, bx1, by1 = box
+            work += (bx1 - bx0) * (by1 - by0)
+            sl = (slice(by0 - fy0, by1 - fy0), slice(bx0 - fx0, bx1 - fx0))
+            self.image[sl] = self.photo[by0:by1, bx0:bx1]
+            self.changed[sl] = False
+            got = _paste_roi(self.photo, self.crop, pieces, self.matrix, box, grain_sigma=self._grain[1],
+                             seed=seed)  # fmt: skip
+            if got is not None:
+                gx0, gy0, gx1, gy1, patch, sel = got
+                gsl = (slice(gy0 - fy0, gy1 - fy0), slice(gx0 - fx0, gx1 - fx0))
+                self.image[gsl] = patch
+                self.changed[gsl] = sel
+            union = box if union is None else (min(union[0], bx0), min(union[1], by0),
+                                               max(union[2], bx1), max(union[3], by1))  # fmt: skip
+        self._due = hit & ~full  # what is not on screen in whole waits until it is
+        # the inputs of every hit tile are taken as shown (composed now, or due); elsewhere the view
+        # keeps what it showed, so changes under the tolerance cannot add up unseen
+        seen = np.kron(hit, np.ones((t, t), bool))[:size, :size]
+        self._remember(new, seen)
         if union is None:
             return None
         x0, y0, x1, y1 = union
