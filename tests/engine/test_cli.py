@@ -137,3 +137,19 @@ def test_parse_writes_the_photos_frame_and_edit_takes_either(files, tmp_path, ti
     code, _, err = run(["edit", files / "photo.jpg", "-o", tmp_path / "o2.png", "--bundle", tiny_bundle,
                         "--mask", tmp_path / "odd.png"], capsys)
     assert code == cli.EXIT_ERROR and "photo's size (200×160)" in err and "crop's (64×64)" in err
+
+
+def test_parse_mask_follows_the_exif_orientation(tmp_path, tiny_bundle, capsys):
+    from PIL import Image
+
+    from engine.imageio import load_mask
+
+    stored = textured_photo(120, 200, 5)  # stored 200 wide, 120 high; shown rotated: 120 wide, 200 high
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    im.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    code, _, err = run(["parse", path, "-o", tmp_path / "m.png", "--bundle", tiny_bundle], capsys)
+    assert code == 0, err
+    assert load_mask(tmp_path / "m.png").shape == (200, 120) == load_image(path).rgb.shape[:2]
