@@ -65,7 +65,7 @@ __all__ = [
 #: Width (target px) of the ramp every enlarged region edge is sharpened to.
 EDGE_PX = 1.5
 #: Smoothing (crop px) of a region's coverage before it is enlarged: it turns the crop's pixel steps
-#: into curves. (A line 1 crop px wide falls below the half level and is dropped; 2 px wide ones stay.)
+#: into curves. (Parts thinner than 3 crop px are carried bilinearly instead, see `edge_weight`.)
 EDGE_SIGMA = 0.8
 #: Fraction of the crop's side over which every weight fades out at the crop's border.
 BORDER_FRAC = 1.0 / 32.0
@@ -107,7 +107,14 @@ def edge_weight(region: np.ndarray, to_target: np.ndarray, dsize: tuple[int, int
     # crop px: (cov - 0.5) * sigma * sqrt(2 pi) * scale is the distance to the edge in target px
     dist = (cov - 0.5) * (EDGE_SIGMA * np.sqrt(2.0 * np.pi) * scale)
     t = np.clip(dist / EDGE_PX + 0.5, 0.0, 1.0)
-    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+    w = t * t * (3.0 - 2.0 * t)
+    # parts thinner than 3 crop px (a glasses frame, a strand) would fall below the half level: they
+    # are carried plain bilinearly instead, soft but present
+    r = np.asarray(region) > 0.5
+    thin = r & ~(cv2.morphologyEx(r.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0)
+    if thin.any():
+        w = np.maximum(w, warp_affine(thin.astype(np.float32), to_target, dsize, border="constant"))
+    return w.astype(np.float32)
 
 
 def _snap_to_photo(weight: np.ndarray, photo: np.ndarray, scale: float) -> np.ndarray:
@@ -249,7 +256,7 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         mx, my = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
         src = cv2.remap(photo, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        moved_px = np.abs(d).max(-1) > 0.01
+        moved_px = np.abs(warp(pieces.flow)).max(-1) > 0.05  # as the plan's reach: 0.05 crop px
     a = edge_weight(pieces.reshaped, to_roi, dsize) * ramp if pieces.reshaped.any() else None
     change = warp(pieces.delta_out) * ramp[:, :, None]
     sel = reach > 0

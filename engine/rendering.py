@@ -209,6 +209,15 @@ class Renderer:
         plan = self.plan(prep, state)
         moved = reshape.warp_image(prep.crop, plan.flow)
         shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan)
+        # a class the photo does not have (glasses, a hat added) has no texture to borrow: there the
+        # generator's colour-matched pixels are used, as in 'changed' mode
+        new_class = plan.synth & ~np.asarray(prep.present, bool)[state.mask]
+        if new_class.any():
+            painted = detail.detail_composite(
+                prep.crop, gen, detail_region=np.zeros_like(new_class), reshape_region=new_class,
+                segments=segments, feather_px=FEATHER_PX, photo_lab=self._photo_lab(prep),
+            )  # fmt: skip
+            shaped = composite.blend_crop(shaped, painted.rgb, painted.support)
         styled = self.styled_region(prep, state)
         top = detail.detail_composite(
             shaped, gen, detail_region=styled, reshape_region=np.zeros_like(styled), segments=segments,
@@ -220,7 +229,7 @@ class Renderer:
         support = np.maximum(composite.feather(synth | plan.reach, 1.0), top.support)
         return detail.DetailResult(
             top.rgb, delta, support, composite.feather(plan.synth, 1.0), top.detail_delta, top.styled,
-            plan.flow * plan.reach[:, :, None], moved,
+            plan.flow, moved,
         )  # fmt: skip
 
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:

@@ -44,6 +44,8 @@ MOVE_FRAC = 1.0 / 12.0
 #: Membrane iterations per pyramid level, and its smoothing σ (px of that level).
 MEMBRANE_ITERS = 40
 MEMBRANE_SIGMA = 1.5
+#: Smoothing (px) of the edge pairs' displacements along the outline.
+PAIR_SIGMA = 1.5
 #: Texture blocks for synthesis: side as a fraction of the crop, and candidate offsets tried per block.
 BLOCK_FRAC = 1.0 / 16.0
 OFFSET_TRIES = 48
@@ -109,17 +111,22 @@ def _membrane(values: np.ndarray, fixed: np.ndarray, iters: int, sigma: float) -
 
 def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = None) -> ReshapePlan:
     """The deformation and the synthesis mask that take label map ``old`` to ``new`` (see the module
-    docstring). Both are uint8 R×R class ids."""
+    docstring). Both are uint8 R×R class ids. Classes ``old`` lacks are drawn over the rest: they move
+    nothing and are synthesised."""
     old = np.asarray(old, np.uint8)
     new = np.asarray(new, np.uint8)
     if old.shape != new.shape or old.ndim != 2:
         raise ValueError(f"old and new masks must be equal-size 2-D maps, got {old.shape} and {new.shape}")
     size = min(old.shape)
     mm = float(max_move if max_move is not None else max(2.0, MOVE_FRAC * size))
+    # a class the photo does not have (glasses or a hat drawn on) lies over the others: nothing moves
+    # for it, its pixels are synthesised
+    overlay = ~np.isin(new, np.unique(old))
+    new = np.where(overlay, old, new)
     changed = old != new
     zero = np.zeros(old.shape + (2,), np.float32)
     if not changed.any():
-        return ReshapePlan(zero, np.zeros(old.shape, bool), np.zeros(old.shape, bool), mm)
+        return ReshapePlan(zero, overlay.copy(), overlay.copy(), mm)
     near_px = int(np.ceil(mm)) + 2
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * near_px + 1,) * 2)
     near = cv2.dilate(changed.astype(np.uint8), k) > 0
@@ -142,6 +149,13 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
         values[ok, 0] = (qx - xx)[ok]
         values[ok, 1] = (qy - yy)[ok]
         fixed |= ok
+    # the nearest-edge pairs of a digital outline jump by whole pixels from one to the next: smooth
+    # them along the outline (normalised blur over the paired pixels), so the moved edge is a curve
+    if fixed.any():
+        m = fixed.astype(np.float32)
+        den = cv2.GaussianBlur(m, (0, 0), PAIR_SIGMA)
+        num = cv2.GaussianBlur(values * m[..., None], (0, 0), PAIR_SIGMA)
+        values[fixed] = (num / np.maximum(den, 1e-6)[..., None])[fixed]
     # pinned: every edge the change did not touch stays where it is (eyes, nose, the hairline's
     # untouched parts), and far from the change nothing moves
     edges = _label_edges(new) & _label_edges(old) & (old == new)
@@ -162,7 +176,9 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
     k3 = np.ones((3, 3), np.uint8)
     synth = cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_OPEN, k3) > 0
     synth = (cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_CLOSE, k3) > 0) & near
+    synth |= overlay
     moving = np.abs(flow).max(-1) > 0.05
+    flow[~moving] = 0.0  # a smooth field: below 0.05 px the step to 0 does not show
     return ReshapePlan(flow, synth, moving | synth, mm)
 
 

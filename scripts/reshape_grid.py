@@ -43,11 +43,22 @@ def edited_masks(mask, R):
     grow = cv2.dilate(lips.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
     m[grow & (mask == skin) & ~lips] = INDEX["l_lip"]
     out["lips fuller"] = m
+    # the jaw pulled in: skin within a few px of the face's outline below the mouth takes the class
+    # just outside it (background, neck, hair), as a user painting the outline inwards would
     m = mask.copy()
-    face = np.isin(mask, [skin, INDEX["l_ear"], INDEX["r_ear"]])
-    inner = cv2.erode((mask == skin).astype(np.uint8), np.ones((1, max(3, R // 20)), np.uint8)) > 0
-    jaw = (mask == skin) & ~inner & (yy > R * 0.58) & face
-    m[jaw] = bg
+    skin_m = mask == skin
+    outside = ~np.isin(mask, [skin, INDEX["nose"], INDEX["mouth"], INDEX["u_lip"], INDEX["l_lip"],
+                              INDEX["l_eye"], INDEX["r_eye"], INDEX["l_brow"], INDEX["r_brow"], INDEX["eye_g"]])
+    dist, lab = cv2.distanceTransformWithLabels((~outside).astype(np.uint8), cv2.DIST_L2, 5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    oy, ox = np.nonzero(outside)
+    order = np.zeros(int(lab.max()) + 1, np.int64)
+    order[lab[outside]] = np.arange(len(oy))
+    nearest = mask[oy[order[lab]], ox[order[lab]]]
+    mouth_y = np.nonzero(np.isin(mask, [INDEX["u_lip"], INDEX["l_lip"]]))[0]
+    below = yy > (mouth_y.mean() if len(mouth_y) else R * 0.6)
+    jaw = skin_m & below & (dist <= max(2, R // 40))
+    m[jaw] = nearest[jaw]
     out["jaw narrower"] = m
     m = mask.copy()
     eyes = np.isin(mask, [INDEX["l_eye"], INDEX["r_eye"]])
