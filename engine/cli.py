@@ -103,7 +103,7 @@ def apply_edit(session, edit: dict, base: Path) -> None:
     elif op == "harmonize":
         session.set_harmonizer(edit.get("mode", "mrsa"), edit.get("alpha"))
     elif op == "composite":
-        session.set_composite(edit.get("mode", "changed"))
+        session.set_composite(edit.get("mode", "moved"))
     elif op == "brush":
         session.paint_brush(edit.get("points", []), edit.get("radius", 4), edit.get("label", 0))
     elif op == "fill":
@@ -348,8 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--alpha", type=float)
     e.add_argument("--whole-face", action="store_true", help="same as --composite whole")
     e.add_argument("--composite", choices=["changed", "moved", "raw", "whole"],
-                   help="changed: keep the photo's detail (default); moved: as changed, reshapes move the "
-                        "photo's pixels (experimental); raw: generated pixels; whole: whole face")
+                   help="moved: keep the photo's detail, reshapes move its pixels (default); changed: keep "
+                        "the detail, reshaped pixels painted; raw: generated pixels; whole: whole face")
     e.add_argument("--bundle")
     e.add_argument("--script", metavar="EDITS.json")
     e.add_argument("--batch", action="store_true", help="PHOTO and -o are folders")

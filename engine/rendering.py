@@ -2,11 +2,11 @@
 
 Composite modes (``EditState.composite``):
 
-- ``changed`` (default): detail-preserving (:mod:`engine.detail`). Where only a style changed, the photo
+- ``changed``: detail-preserving (:mod:`engine.detail`). Where only a style changed, the photo
   is moved by the low-frequency difference between the edited and the unedited render (same mask, same
   noise seed), keeping its own texture; where the mask changed, colour- and grain-matched generated
   pixels are blended in with a multi-band blend.
-- ``moved`` (experimental): as ``changed``, but where the mask changed the photo's own pixels are moved
+- ``moved`` (the default): as ``changed``, but where the mask changed the photo's own pixels are moved
   onto the new regions (:mod:`engine.reshape`; the export moves the full-resolution photo), and what no
   move explains is synthesised from the same region's texture on the generator's plan. The unedited render is cached per (image, mask bytes,
   harmoniser variant) in the image's cache, so dragging a slider pays for one generator pass, not two;

@@ -198,7 +198,7 @@ class EditState:
     overrides: tuple[tuple[int, Override], ...] = ()
     harmonizer: str = "mrsa"
     alpha: float = 1.0
-    composite: str = "changed"
+    composite: str = "moved"
     free_regions: tuple[FreeRegion, ...] = field(default=())
 
     def __post_init__(self):

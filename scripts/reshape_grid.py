@@ -1,10 +1,10 @@
 """Grids of photographic reshapes on real portraits: hair shortened, hair lengthened, lips fuller, jaw
-narrower, glasses added; each as the raw generator, the default composite (reshaped pixels painted) and
-the experimental moving reshape (composite 'moved').
+narrower, glasses added; each as the raw generator, the painted reshape (composite 'changed') and the
+moving reshape (composite 'moved', the default).
 
     python scripts/reshape_grid.py OUT_DIR PHOTO [PHOTO ...] [--bundle DIR] [--cell 320]
 
-For every photo, OUT_DIR/<name>_reshapes.png: one row per edit, columns photo | raw | changed (painted, the default) | moved,
+For every photo, OUT_DIR/<name>_reshapes.png: one row per edit, columns photo | raw | changed (reshapes painted) | moved (the default),
 each the full-size export cropped to the face and scaled to ``--cell`` px. Also prints, per edit, the
 real-photo measures of engine.reshape_metrics (detail kept inside reshaped regions, seam energy).
 """

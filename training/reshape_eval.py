@@ -6,9 +6,8 @@ exact label map, its mask is replaced by the second render's, and the result is 
 second render inside the changed pixels (dilated by 2 px), for three ways of filling them:
 
 - ``raw``: the generator's output itself;
-- ``changed``: the default composite (reshaped pixels painted: colour- and grain-matched generated
-  pixels over the photo);
-- ``moved``: the experimental moving reshape (``engine.reshape``).
+- ``changed``: reshaped pixels painted (colour- and grain-matched generated pixels over the photo);
+- ``moved``: the default, the moving reshape (``engine.reshape``).
 
 Measures per way and per change: ``psnr`` (dB), ``detail_corr`` (correlation of the high-pass, σ 1 px,
 with the ground truth's: texture in the right place) and ``detail_ratio`` (the high-pass level relative

@@ -39,8 +39,8 @@ def _slider(lo: int, hi: int, tip: str) -> QSlider:
 
 #: Composite modes offered in the style panel (text, EditState.composite).
 COMPOSITES = (
-    ("Keep photo detail", "changed"),
-    ("Photo detail, reshapes move pixels (experimental)", "moved"),
+    ("Keep photo detail", "moved"),
+    ("Photo detail, painted reshapes", "changed"),
     ("Generated pixels", "raw"),
     ("Whole face", "whole"),
 )

@@ -108,13 +108,13 @@ def test_sliders_random_and_harmoniser_are_undoable_edits(opened, qtbot, ref_pho
     wait_idle(qtbot, win)
     assert ctl.doc.state.harmonizer == "msca" and win.error_box is None
     assert ctl.undo_stack.count() == 6
-    for index, mode in ((1, "moved"), (2, "raw"), (3, "whole"), (0, "changed")):
+    for index, mode in ((1, "changed"), (2, "raw"), (3, "whole"), (0, "moved")):
         panel.whole.setCurrentIndex(index)
         wait_idle(qtbot, win)
         assert ctl.doc.state.composite == mode and win.error_box is None
     for _ in range(4):
         ctl.undo_stack.undo()
-    assert ctl.doc.state.composite == "changed" and ctl.undo_stack.count() == 10
+    assert ctl.doc.state.composite == "moved" and ctl.undo_stack.count() == 10
     # interpolation towards the last reference
     path = _gallery_path(win, ref_photo)
     ctl.transfer(path, [HAIR])
