@@ -189,9 +189,10 @@ def _maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def warp_image(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """``img`` sampled at ``p + flow(p)`` (bilinear, edges replicated)."""
+    """``img`` sampled at ``p + flow(p)`` (bicubic: bilinear sampling at fractional offsets would blur
+    the texture the move is meant to keep; edges replicated)."""
     mx, my = _maps(flow)
-    return cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.remap(img, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
 
 
 def warp_labels_nearest(labels: np.ndarray, flow: np.ndarray) -> np.ndarray:
