@@ -21,6 +21,7 @@ __all__ = [
     "affine_scale",
     "apply_lab_delta",
     "blend_crop",
+    "check_photo_and_crop",
     "compose_affine",
     "crop_footprint",
     "feather",
@@ -183,6 +184,17 @@ def blend_crop(original_crop: np.ndarray, generated_crop: np.ndarray, weight) ->
 
 
 # ------------------------------------------------------------------------------------------ paste back
+def check_photo_and_crop(photo_rgb, crop_rgb, what: str = "crop") -> tuple[np.ndarray, np.ndarray]:
+    """(photo, crop) as arrays, or a ValueError: the photo must be H×W×3 uint8, the crop S×S×3 uint8."""
+    photo = np.asarray(photo_rgb)
+    crop = np.asarray(crop_rgb)
+    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
+        raise ValueError(f"photo must be H×W×3 uint8, got {photo.dtype} {photo.shape}")
+    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
+        raise ValueError(f"{what} must be S×S×3 uint8, got {crop.dtype} {crop.shape}")
+    return photo, crop
+
+
 def paste_back(photo_rgb: np.ndarray, crop_result: np.ndarray, weight_crop, matrix) -> np.ndarray:
     """Put an edited crop back into the full-size photo.
 
@@ -191,12 +203,7 @@ def paste_back(photo_rgb: np.ndarray, crop_result: np.ndarray, weight_crop, matr
     footprint, and blended ``photo*(1-w) + warped*w``. Every pixel whose warped weight is exactly 0 is
     the original, bit for bit. Returns a new array; the input photo is not modified.
     """
-    photo = np.asarray(photo_rgb)
-    crop = np.asarray(crop_result)
-    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
-        raise ValueError(f"photo must be H×W×3 uint8, got {photo.dtype} {photo.shape}")
-    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
-        raise ValueError(f"crop result must be S×S×3 uint8, got {crop.dtype} {crop.shape}")
+    photo, crop = check_photo_and_crop(photo_rgb, crop_result, "crop result")
     size = crop.shape[0]
     w_crop = _as_weight(weight_crop, crop.shape[:2], "weight")
     m = _check_matrix(matrix)

@@ -40,6 +40,7 @@ from engine.composite import (
     _robust_std,
     _translate,
     affine_scale,
+    check_photo_and_crop,
     compose_affine,
     crop_footprint,
     lab_to_rgb,
@@ -306,12 +307,7 @@ def paste_change(photo_rgb: np.ndarray, crop_rgb: np.ndarray, res: DetailResult,
     """The photo (uint8 H×W×3, any size) with the crop-space change ``res`` applied (see the module doc).
     ``crop_rgb`` is the photo's aligned crop, ``matrix`` maps the photo to the crop. Returns a new array;
     pixels the change does not reach are the photo's, bit for bit."""
-    photo = np.asarray(photo_rgb)
-    crop = np.asarray(crop_rgb)
-    if photo.ndim != 3 or photo.shape[2] != 3 or photo.dtype != np.uint8:
-        raise ValueError(f"photo must be H×W×3 uint8, got {photo.dtype} {photo.shape}")
-    if crop.ndim != 3 or crop.shape[2] != 3 or crop.dtype != np.uint8 or crop.shape[0] != crop.shape[1]:
-        raise ValueError(f"crop must be S×S×3 uint8, got {crop.dtype} {crop.shape}")
+    photo, crop = check_photo_and_crop(photo_rgb, crop_rgb)
     _check_result(res, crop.shape[0])
     m = _check_matrix(matrix)
     out = photo.copy()
