@@ -5,14 +5,14 @@ Composite modes (``EditState.composite``):
 - ``changed``: detail-preserving (:mod:`engine.detail`). Where only a style changed, the photo
   is moved by the low-frequency difference between the edited and the unedited render (same mask, same
   noise seed), keeping its own texture; where the mask changed, colour- and grain-matched generated
-  pixels are blended in with a multi-band blend.
-- ``moved`` (the default): as ``changed``, but where the mask changed the photo's own pixels are moved
-  onto the new regions (:mod:`engine.reshape`; the export moves the full-resolution photo), and what no
-  move explains is synthesised from the same region's texture on the generator's plan. The unedited render is cached per (image, mask bytes,
+  pixels are blended in with a multi-band blend. The unedited render is cached per (image, mask bytes,
   harmoniser variant) in the image's cache, so dragging a slider pays for one generator pass, not two;
   a mask stroke with no style edits needs no unedited render at all. Export carries the change into the
   full-size photo as a Lab delta (:func:`engine.photospace.paste_change`), so the photo's
   full-resolution detail survives; the editor's photo-space view is the same paste at its own scale.
+- ``moved`` (the default): as ``changed``, but where the mask changed the photo's own pixels are moved
+  onto the new regions (:mod:`engine.reshape`; the export moves the full-resolution photo), and what no
+  move explains is synthesised from the same region's texture on the generator's plan.
 - ``raw``: the changed regions take the generated pixels with a plain feathered blend.
 - ``whole``: the whole face is regenerated.
 
@@ -81,8 +81,8 @@ class Renderer:
         return region
 
     def changed_region(self, prep: PreparedImage, state: EditState) -> np.ndarray:
-        """Pixels whose class or style changed (bool [R,R]), and in 'changed' mode the pixels a
-        reshape moves ('moved' mode); 'whole' mode: the whole crop."""
+        """Pixels whose class or style changed (bool [R,R]), and in 'moved' mode the pixels a reshape
+        moves; 'whole' mode: the whole crop."""
         if state.composite == "whole":
             return np.ones(state.mask.shape, bool)
         region = (state.mask != prep.parsed_mask) | self.styled_region(prep, state)
@@ -179,20 +179,20 @@ class Renderer:
         hit = prep.cache.detail
         if hit is not None and (hit[0] is state or hit[0].same_as(state)):
             return hit[1]
-        reshape = state.mask != prep.parsed_mask
+        reshaped = state.mask != prep.parsed_mask
         segments = state.mask.astype(np.int32)
         for i, fr in enumerate(state.free_regions):
             segments[fr.mask()] += NUM_CLASSES * (i + 1)
-        if state.composite == "moved" and reshape.any():
+        if state.composite == "moved" and reshaped.any():
             res = self._moved_result(prep, state, segments)
             prep.cache.detail = (state, res)
             return res
-        styled = self.styled_region(prep, state) & ~reshape
+        styled = self.styled_region(prep, state) & ~reshaped
         res = detail.detail_composite(
             prep.crop,
             self.generate(prep, state),
             detail_region=styled,
-            reshape_region=reshape,
+            reshape_region=reshaped,
             segments=segments,
             feather_px=FEATHER_PX,
             photo_lab=self._photo_lab(prep),
@@ -247,21 +247,21 @@ class Renderer:
         return composite.blend_crop(prep.crop, gen, w)
 
     def change_of(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
-        """The state's change as a :class:`engine.detail.DetailResult` ('changed' mode), from the
+        """The state's change as a :class:`engine.detail.DetailResult` ('changed' / 'moved'), from the
         detail composite, or, for a crop made elsewhere, its difference from the photo's crop."""
         if crop_result is None:
             return self.detail_result(prep, state)
         hit = prep.cache.detail
         if hit is not None and hit[0].same_as(state) and np.array_equal(hit[1].rgb, crop_result):
             return hit[1]
-        reshape = state.mask != prep.parsed_mask
+        reshaped = state.mask != prep.parsed_mask
         support = np.maximum(
             composite.feather(self.changed_region(prep, state), FEATHER_PX),
-            composite.feather(reshape, detail.reshape_band(reshape.shape[0], FEATHER_PX)),
+            composite.feather(reshaped, detail.reshape_band(reshaped.shape[0], FEATHER_PX)),
         )
         delta = composite.rgb_to_lab(np.asarray(crop_result)) - self._photo_lab(prep)
         delta[support == 0] = 0.0
-        return detail.DetailResult(crop_result, delta, support, composite.feather(reshape, 1.0))
+        return detail.DetailResult(crop_result, delta, support, composite.feather(reshaped, 1.0))
 
     def compose_full(self, prep: PreparedImage, state: EditState, crop_result: np.ndarray | None = None):
         """The full-size photo with the edit applied; untouched pixels stay bit-exact."""
