@@ -1,11 +1,9 @@
-"""numpy <-> QImage conversions and the mask overlay image (no qimage2ndarray import-order traps)."""
+"""numpy <-> QImage conversions and region highlight images (no qimage2ndarray import-order traps)."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtGui import QImage
-
-from engine.labels import COLORS, NUM_CLASSES
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
@@ -30,14 +28,6 @@ def qimage_to_rgb(img: QImage) -> np.ndarray:
     w, h, stride = img.width(), img.height(), img.bytesPerLine()
     buf = np.frombuffer(img.constBits(), np.uint8, count=stride * h).reshape(h, stride)
     return buf[:, : 3 * w].reshape(h, w, 3).copy()
-
-
-def overlay_rgba(mask: np.ndarray, visible: np.ndarray | None = None) -> np.ndarray:
-    """Label map -> RGBA overlay: each class's colour, alpha 0 for hidden classes."""
-    lut = np.zeros((256, 4), np.uint8)
-    lut[:NUM_CLASSES, :3] = COLORS
-    lut[:NUM_CLASSES, 3] = 255 if visible is None else np.where(np.asarray(visible, bool), 255, 0)
-    return lut[np.asarray(mask, np.uint8)]
 
 
 def region_rgba(

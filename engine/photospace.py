@@ -435,9 +435,6 @@ class ViewCompositor:
         return diff
 
     def _remember(self, new: dict[str, np.ndarray], where: np.ndarray) -> None:
-        if self._last is None:
-            self._last = {k: v.copy() for k, v in new.items()}
-            return
         for name, v in new.items():
             self._last[name][where] = v[where]
 
