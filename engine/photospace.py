@@ -253,11 +253,12 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
     ramp = warp(pieces.ramp)
     src = roi  # the photo, or the photo moved by the reshape's flow (sampled at its own resolution)
     if pieces.flow is not None:
-        d = warp(pieces.flow) @ to_roi[:, :2].T  # crop px -> target px
+        flow = warp(pieces.flow)  # crop px, on the target grid
+        d = flow @ to_roi[:, :2].T  # -> target px
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         mx, my = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
         src = cv2.remap(photo, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        moved_px = np.abs(warp(pieces.flow)).max(-1) > 0.05  # as the plan's reach: 0.05 crop px
+        moved_px = np.abs(flow).max(-1) > 0.05  # as the plan's reach: 0.05 crop px
     a = edge_weight(pieces.reshaped, to_roi, dsize) * ramp if pieces.reshaped.any() else None
     change = warp(pieces.delta_out) * ramp[:, :, None]
     sel = reach > 0

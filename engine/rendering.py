@@ -208,7 +208,8 @@ class Renderer:
         gen = self.generate(prep, state)
         plan = self.plan(prep, state)
         moved = reshape.warp_image(prep.crop, plan.flow)
-        shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan)
+        shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
+                                              moved=moved)  # fmt: skip
         # a class the photo does not have (glasses, a hat added) has no texture to borrow: there the
         # generator's colour-matched pixels are used, as in 'changed' mode
         new_class = plan.synth & ~np.asarray(prep.present, bool)[state.mask]

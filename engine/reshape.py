@@ -232,9 +232,11 @@ def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int,
 
 
 def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, new: np.ndarray, *,
-                      plan: ReshapePlan | None = None, seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
+                      plan: ReshapePlan | None = None, moved: np.ndarray | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
     """The photo's crop reshaped from label map ``old`` to ``new``: moved where a move explains the
-    change, synthesised where none does (the generator's render ``gen`` is the plan). uint8 R×R×3."""
+    change, synthesised where none does (the generator's render ``gen`` is the plan). uint8 R×R×3.
+    ``moved``: ``warp_image(photo_crop, plan.flow)`` when the caller has it already."""
     photo = np.asarray(photo_crop)
     g = np.asarray(gen)
     if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
@@ -282,7 +284,9 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
             fill[target] = (base + tex)[target]
         W = laplacian_blend(W, fill, A.astype(np.float32), levels)
     out = photo.copy()
-    out[plan.reach] = warp_image(photo, plan.flow)[plan.reach]  # moved pixels: the photo's, resampled
+    if moved is None:
+        moved = warp_image(photo, plan.flow)
+    out[plan.reach] = moved[plan.reach]  # moved pixels: the photo's, resampled
     if A.any():
         blend = cv2.dilate(A.astype(np.uint8), np.ones((2 ** (levels + 1) + 1,) * 2, np.uint8)) > 0
         out[blend] = np.rint(lab_to_rgb(W[blend])).clip(0, 255).astype(np.uint8)
