@@ -71,7 +71,7 @@ def read_autosave(engine, folder: Path) -> Restored:
     session = doc.get("session")
     prep, base = read_session_doc(session, folder, engine, where=where, rename_sides=False)
     refs = dict(session.get("references") or {})
-    R = engine.resolution
+    shape = prep.work_mask.shape
     hist = doc.get("history")
     if not isinstance(hist, dict) or not isinstance(hist.get("ops"), list) or len(hist["ops"]) > MAX_OPS:
         raise SessionFileError(f"{where}: the undo history is missing or malformed")
@@ -79,7 +79,7 @@ def read_autosave(engine, folder: Path) -> Restored:
     if type(index) is not int:
         raise SessionFileError(f"{where}: the undo history has no index")
     try:
-        ops = [op_from_record(r, (R, R)) for r in hist["ops"]]
+        ops = [op_from_record(r, shape) for r in hist["ops"]]
         history = History(base, ops, index, limit=HISTORY_LIMIT)
     except (HistoryError, ValueError) as e:
         raise SessionFileError(f"{where}: the undo history is unusable: {e}") from None
@@ -106,7 +106,8 @@ def read_autosave(engine, folder: Path) -> Restored:
     if session_version(session) < 2:  # saved when l_* meant the image's left: rename what was restored
         h = out.history
         out.prepared = engine.prepare(
-            prep.photo, alignment=prep.alignment, parsed_mask=swap_left_right(prep.parsed_mask)
+            prep.photo, alignment=prep.alignment, parsed_mask=swap_left_right(prep.parsed_mask),
+            parsed_work=swap_left_right(prep.work_mask), work_scale=prep.work_scale,
         )
         out.history = History(h.base.sides_renamed(), [op.sides_renamed() for op in h.ops], h.index,
                               limit=HISTORY_LIMIT)
@@ -118,7 +119,7 @@ def _replay(engine, journal: Path, out: Restored, seq: int) -> None:
         return
     lines = _read(journal, "autosave journal").split(b"\n")
     torn = lines.pop() != b""  # the last piece has no newline: written partly, or empty
-    R = engine.resolution
+    shape = out.prepared.work_mask.shape
     h = out.history
     for i, line in enumerate(lines):
         try:
@@ -135,7 +136,7 @@ def _replay(engine, journal: Path, out: Restored, seq: int) -> None:
             return
         saved = (h.base, list(h.ops), h.index, h.state)
         try:
-            _apply(engine, out, rec, R)
+            _apply(engine, out, rec, shape)
         except (HistoryError, EngineError, ValueError) as e:
             h.base, h.ops, h.index, h.state = saved
             out.note = f"{len(lines) - i} step(s) could not be replayed ({e})"
@@ -150,7 +151,7 @@ def _replay(engine, journal: Path, out: Restored, seq: int) -> None:
         out.note = "the last, partly written step was dropped"
 
 
-def _apply(engine, out: Restored, rec: dict, R: int) -> None:
+def _apply(engine, out: Restored, rec: dict, shape: tuple[int, int]) -> None:
     h = out.history
     op = rec.get("op")
     if op == "push":
@@ -158,7 +159,7 @@ def _apply(engine, out: Restored, rec: dict, R: int) -> None:
         if new_refs:
             load_references(engine, new_refs, out.folder, f"autosave journal {out.folder}")
             out.refs.update(new_refs)
-        cmd = op_from_record(rec.get("cmd"), (R, R))
+        cmd = op_from_record(rec.get("cmd"), shape)
         if cmd.refs() - set(out.refs):
             raise HistoryError("the step uses a reference that is not listed")
         h.push(cmd)

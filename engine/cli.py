@@ -282,7 +282,7 @@ def cmd_parse(a) -> int:
     if a.frame == "crop":
         mask, under = prep.parsed_mask, prep.crop
     else:  # the photo's own frame: same width and height as the (EXIF-oriented) photo
-        mask, under = prep.mask_in_photo(prep.parsed_mask), prep.photo.rgb
+        mask, under = prep.mask_in_photo(prep.work_mask), prep.photo.rgb
     save_mask(a.output, mask)
     if a.vis:
         import cv2

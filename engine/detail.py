@@ -90,6 +90,9 @@ class DetailResult:
     flow: np.ndarray | None = None  # float32 [R,R,2]: a reshape's move (engine.reshape): p shows p + flow
     base_crop: np.ndarray | None = None  # uint8 [R,R,3]: the photo's crop moved by ``flow`` (what
     #                                      delta_lab is relative to); None: the crop itself
+    # the same regions on the working grid (engine.workmask, W = k·R), where the state was painted there:
+    work_new: np.ndarray | None = None  # bool [W,W]: new content (refines new_alpha >= 1)
+    work_styled: np.ndarray | None = None  # bool [W,W]: refines ``styled``
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine import labels
+from engine import labels, workmask
 from engine.bundle import Bundle, BundleError
+from engine.composite import affine_scale
 from engine.face import Alignment, crop_with_matrix, detect_and_align, manual_alignment, whole_image_alignment
 from engine.imageio import ImageError, LoadedImage, load_image
 from engine.maskops import resample_labels
@@ -96,14 +97,17 @@ class FaceEngine:
             return int(self.bundle.meta.get("parser_resolution", self.resolution))
         return self.resolution
 
-    def _parse(self, rgb: np.ndarray, alignment: Alignment) -> np.ndarray:
-        """The parse of the aligned crop at the bundle's resolution; a parser that reads finer crops
-        gets its own crop from the photo, and its labels are resampled class by class."""
+    def _parse(self, rgb: np.ndarray, alignment: Alignment, work: int) -> tuple[np.ndarray, np.ndarray]:
+        """The parse of the aligned crop at the bundle's resolution and on the working grid (side
+        ``work``); a parser that reads finer crops gets its own crop from the photo, and its labels are
+        resampled class by class."""
         size, R = self.parse_size, self.resolution
         if size == R:
-            return np.asarray(self.parser.parse(alignment.crop), np.uint8)
-        fine = crop_with_matrix(rgb, alignment.matrix * (size / R), size)
-        return resample_labels(np.asarray(self.parser.parse(fine), np.uint8), R)
+            labels_ = np.asarray(self.parser.parse(alignment.crop), np.uint8)
+        else:
+            fine = crop_with_matrix(rgb, alignment.matrix * (size / R), size)
+            labels_ = np.asarray(self.parser.parse(fine), np.uint8)
+        return resample_labels(labels_, R), resample_labels(labels_, work)
 
     def encode(self, crop: np.ndarray, mask: np.ndarray) -> torch.Tensor:
         return self.styles.encode(crop, mask)
@@ -117,8 +121,14 @@ class FaceEngine:
         parsed_mask: np.ndarray | None = None,
         align: bool = True,
         crop_box: tuple[float, float, float] | None = None,
+        parsed_work: np.ndarray | None = None,
+        work_scale: int | None = None,
     ) -> PreparedImage:
         """Load, detect and align, parse and encode one photo.
+
+        The state's mask is painted on a working grid ``work_scale`` (1, 2 or 4; None: from the photo's
+        size, :func:`engine.workmask.work_scale_for`) times finer than the networks' crop;
+        ``parsed_work`` is a saved parse on that grid (with ``parsed_mask``, a saved session's).
 
         ``crop_box`` = (centre x, centre y, side) in photo pixels places the crop by hand (for photos
         where no face is found, or to frame it differently)."""
@@ -140,10 +150,19 @@ class FaceEngine:
             except (ValueError, RuntimeError) as e:
                 raise EngineError(f"face detection failed: {e}") from None
         crop = alignment.crop
+        if work_scale is None:
+            work_scale = workmask.work_scale_for(1.0 / max(affine_scale(alignment.matrix), 1e-9))
+        W = R * int(work_scale)
+        if work_scale not in (1, 2, 4):
+            raise EngineError(f"the working mask's scale must be 1, 2 or 4, got {work_scale!r}")
         if parsed_mask is None:
-            parsed_mask = self._parse(img.rgb, alignment)
+            parsed_mask, parsed_work = self._parse(img.rgb, alignment, W)
         if parsed_mask.shape != (R, R):
             raise EngineError(f"parsed mask is {parsed_mask.shape}, expected {(R, R)}")
+        if parsed_work is None:
+            parsed_work = workmask.to_work(parsed_mask, W)
+        if parsed_work.shape != (W, W):
+            raise EngineError(f"the working parse is {parsed_work.shape}, expected {(W, W)}")
         styles = self.encode(crop, parsed_mask)
         present = np.bincount(parsed_mask.ravel(), minlength=labels.NUM_CLASSES) > 0
         return PreparedImage(
@@ -156,10 +175,11 @@ class FaceEngine:
             present=present,
             aligned=align,
             source=str(img.path or ""),
+            parsed_work=None if W == R else parsed_work,
         )
 
     def initial_state(self, prepared: PreparedImage, **settings) -> EditState:
-        return EditState(mask=prepared.parsed_mask, **settings)
+        return EditState(mask=prepared.work_mask, **settings)
 
     def add_reference(self, photo, *, align: bool = True) -> str:
         """Prepare and encode a reference once; returns its id (a content hash)."""
@@ -189,7 +209,7 @@ class FaceEngine:
         return self.styles.rsm_groups()
 
     def resolve(self, prep: PreparedImage, state: EditState) -> ResolvedStyles:
-        return self.styles.resolve(prep, state)
+        return self.styles.resolve(prep, self.renderer.model_state(prep, state))
 
     def tune_style(self, style: torch.Tensor, region: int, seed: int, eta: float) -> torch.Tensor:
         return self.styles.tune_style(style, region, seed, eta)

@@ -1,6 +1,6 @@
 """Pure mask-painting operations shared by the editor and the headless session.
 
-Every operation takes a label map (uint8 H×W of ids 0..18), never antialiases, and returns a
+Every operation takes a label map (uint8 H×W of ids 0..18), never blends labels, and returns a
 ``MaskDelta``: the bounding box it touched with the pixels before and after. Deltas are what the undo
 history stores (compact: only the box), and applying them is exact in both directions.
 """
@@ -66,7 +66,8 @@ def _delta(mask: np.ndarray, new: np.ndarray) -> MaskDelta:
     return MaskDelta((y0, y1, x0, x1), mask[y0:y1, x0:x1].copy(), new[y0:y1, x0:x1].copy())
 
 
-def _points(points: Sequence[Sequence[float]]) -> np.ndarray:
+def points_array(points: Sequence[Sequence[float]]) -> np.ndarray:
+    """``points`` as a checked float64 N×2 array of (x, y) (finite, within ±10⁶, at least one)."""
     try:
         pts = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
@@ -78,7 +79,19 @@ def _points(points: Sequence[Sequence[float]]) -> np.ndarray:
         raise MaskOpError("no points given")
     if not np.isfinite(pts).all():
         raise MaskOpError("points must be finite numbers")
-    return np.round(np.clip(pts, -1e6, 1e6)).astype(np.int32)
+    return np.clip(pts, -1e6, 1e6)
+
+
+def _points(points: Sequence[Sequence[float]]) -> np.ndarray:
+    return np.round(points_array(points)).astype(np.int32)
+
+
+#: Sub-pixel bits of the brush's rasteriser: a stroke's centre line is placed to 1/16 px.
+_SHIFT = 4
+
+
+def _fixed(points: Sequence[Sequence[float]]) -> np.ndarray:
+    return np.round(points_array(points) * (1 << _SHIFT)).astype(np.int32)
 
 
 def brush(
@@ -94,15 +107,15 @@ def brush(
     label = _check_label(label)
     if not np.isfinite(radius) or radius <= 0 or radius > 4096:
         raise MaskOpError(f"brush radius must be in (0, 4096], got {radius!r}")
-    pts = _points(points)
+    pts = _fixed(points)
     stamp = np.zeros(mask.shape, np.uint8)
-    r = max(int(round(radius)), 1)
-    if len(pts) == 1:
-        cv2.circle(stamp, tuple(int(v) for v in pts[0]), r, 1, thickness=-1, lineType=cv2.LINE_8)
-    else:
-        cv2.polylines(stamp, [pts], False, 1, thickness=2 * r, lineType=cv2.LINE_8)
-        for p in pts[[0, -1]]:
-            cv2.circle(stamp, tuple(int(v) for v in p), r, 1, thickness=-1, lineType=cv2.LINE_8)
+    # every pixel whose centre lies within ``radius`` of the stroke's centre line (placed to 1/16 px)
+    r = max(int(round(radius * (1 << _SHIFT))), 1 << (_SHIFT - 1))
+    if len(pts) > 1:
+        cv2.polylines(stamp, [pts], False, 1, thickness=max(1, int(round(2 * radius))), lineType=cv2.LINE_8,
+                      shift=_SHIFT)  # fmt: skip
+    for p in pts if len(pts) <= 64 else pts[[0, -1]]:
+        cv2.circle(stamp, (int(p[0]), int(p[1])), r, 1, thickness=-1, lineType=cv2.LINE_8, shift=_SHIFT)
     return _paint_where(mask, stamp.astype(bool), label, only_label)
 
 
@@ -117,11 +130,11 @@ def _paint_where(mask: np.ndarray, where: np.ndarray, label: int, only_label: in
 def polygon(mask: np.ndarray, points: Sequence[Sequence[float]], label: int) -> MaskDelta:
     """Fill a polygon / lasso outline."""
     label = _check_label(label)
-    pts = _points(points)
+    pts = _fixed(points)
     if len(pts) < 3:
         raise MaskOpError("a polygon needs at least 3 points")
     stamp = np.zeros(mask.shape, np.uint8)
-    cv2.fillPoly(stamp, [pts], 1, lineType=cv2.LINE_8)
+    cv2.fillPoly(stamp, [pts], 1, lineType=cv2.LINE_8, shift=_SHIFT)
     return _paint_where(mask, stamp.astype(bool), label, None)
 
 

@@ -29,7 +29,7 @@ recomposed only in the box a new change differs from the last one.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -97,24 +97,34 @@ def edge_weight(region: np.ndarray, to_target: np.ndarray, dsize: tuple[int, int
     """A crop-space region (bool or float coverage) in the target: bilinear coverage of the lightly
     smoothed region, sharpened to a ramp of ``EDGE_PX`` target pixels around its half level. float32
     (h, w) = dsize[::-1] in [0, 1]."""
+    return _edge_target(_edge_source(region, affine_scale(to_target) > 1.5), to_target, dsize)
+
+
+def _edge_source(region: np.ndarray, smooth: bool) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """The source-side part of :func:`edge_weight` (the same for every box of one target)."""
     cov = np.asarray(region, np.float32)
-    scale = affine_scale(to_target)  # target px per crop px
-    if scale > 1.5:
-        cov = cv2.GaussianBlur(cov, (0, 0), EDGE_SIGMA, borderType=cv2.BORDER_REPLICATE)
-    cov = warp_affine(cov, to_target, dsize, border="constant")
-    if scale <= 1.5:
-        return np.clip(cov, 0.0, 1.0)
-    # a step blurred by a Gaussian climbs through its half level with slope 1 / (sigma sqrt(2 pi)) per
-    # crop px: (cov - 0.5) * sigma * sqrt(2 pi) * scale is the distance to the edge in target px
-    dist = (cov - 0.5) * (EDGE_SIGMA * np.sqrt(2.0 * np.pi) * scale)
-    t = np.clip(dist / EDGE_PX + 0.5, 0.0, 1.0)
-    w = t * t * (3.0 - 2.0 * t)
-    # parts thinner than 3 crop px (a glasses frame, a strand) would fall below the half level: they
+    if not smooth:
+        return cov, None, False
+    cov = cv2.GaussianBlur(cov, (0, 0), EDGE_SIGMA, borderType=cv2.BORDER_REPLICATE)
+    # parts thinner than 3 source px (a glasses frame, a strand) would fall below the half level: they
     # are carried plain bilinearly instead, soft but present
     r = np.asarray(region) > 0.5
     thin = r & ~(cv2.morphologyEx(r.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0)
-    if thin.any():
-        w = np.maximum(w, warp_affine(thin.astype(np.float32), to_target, dsize, border="constant"))
+    return cov, thin.astype(np.float32) if thin.any() else None, True
+
+
+def _edge_target(src, to_target: np.ndarray, dsize: tuple[int, int]) -> np.ndarray:
+    cov, thin, smooth = src
+    cov = warp_affine(cov, to_target, dsize, border="constant")
+    if not smooth:
+        return np.clip(cov, 0.0, 1.0)
+    # a step blurred by a Gaussian climbs through its half level with slope 1 / (sigma sqrt(2 pi)) per
+    # source px: (cov - 0.5) * sigma * sqrt(2 pi) * scale is the distance to the edge in target px
+    dist = (cov - 0.5) * (EDGE_SIGMA * np.sqrt(2.0 * np.pi) * affine_scale(to_target))
+    t = np.clip(dist / EDGE_PX + 0.5, 0.0, 1.0)
+    w = t * t * (3.0 - 2.0 * t)
+    if thin is not None:
+        w = np.maximum(w, warp_affine(thin, to_target, dsize, border="constant"))
     return w.astype(np.float32)
 
 
@@ -173,6 +183,9 @@ class _Pieces:
     ramp: np.ndarray
     flow: np.ndarray | None = None  # crop px, border ramp applied: a reshape's move
     base_crop: np.ndarray | None = None  # the crop moved by the flow
+    work_new: np.ndarray | None = None  # ``reshaped`` on the working grid (finer edges)
+    work_styled: np.ndarray | None = None  # ``styled`` on the working grid
+    sources: dict = field(default_factory=dict)  # edge-weight source maps, made on first use
 
 
 def _pieces(res: DetailResult) -> _Pieces:
@@ -196,7 +209,25 @@ def _pieces(res: DetailResult) -> _Pieces:
         ramp,
         None if res.flow is None else np.asarray(res.flow, np.float32) * ramp[:, :, None],
         None if res.base_crop is None else np.asarray(res.base_crop),
+        None if res.work_new is None else np.asarray(res.work_new, bool),
+        None if res.work_styled is None else np.asarray(res.work_styled, bool),
     )
+
+
+def _region_weight(pieces: _Pieces, name: str, to_target: np.ndarray, dsize) -> np.ndarray:
+    """:func:`edge_weight` of the region ``name`` ('reshaped' or 'styled'), from its working-grid
+    version when there is one; the source side is made once per change."""
+    coarse, fine = getattr(pieces, name), getattr(pieces, "work_new" if name == "reshaped" else "work_styled")
+    region, to_src = coarse, to_target
+    if fine is not None and fine.shape != coarse.shape:
+        k = fine.shape[0] / coarse.shape[0]
+        work_to_crop = np.array([[1.0 / k, 0.0, 0.5 / k - 0.5], [0.0, 1.0 / k, 0.5 / k - 0.5]])
+        region, to_src = fine, compose_affine(to_target, work_to_crop)
+    smooth = affine_scale(to_src) > 1.5
+    key = (name, smooth)
+    if key not in pieces.sources:
+        pieces.sources[key] = _edge_source(region, smooth)
+    return _edge_target(pieces.sources[key], to_src, dsize)
 
 
 def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
@@ -259,13 +290,13 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
         mx, my = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
         src = cv2.remap(photo, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         moved_px = np.abs(flow).max(-1) > 0.05  # as the plan's reach: 0.05 crop px
-    a = edge_weight(pieces.reshaped, to_roi, dsize) * ramp if pieces.reshaped.any() else None
+    a = _region_weight(pieces, "reshaped", to_roi, dsize) * ramp if pieces.reshaped.any() else None
     change = warp(pieces.delta_out) * ramp[:, :, None]
     sel = reach > 0
     if pieces.flow is not None:
         sel |= moved_px
     if pieces.delta_style is not None and pieces.styled is not None and pieces.styled.any():
-        w = _snap_to_photo(edge_weight(pieces.styled, to_roi, dsize), src, scale) * ramp
+        w = _snap_to_photo(_region_weight(pieces, "styled", to_roi, dsize), src, scale) * ramp
         change += w[:, :, None] * warp(pieces.delta_style)
         sel |= w > 0
     elif pieces.delta_style is not None:
@@ -326,6 +357,10 @@ def _check_result(res: DetailResult, size: int) -> None:
     for name in ("support", "new_alpha"):
         if np.shape(getattr(res, name)) != (size, size):
             raise ValueError(f"{name} must be {size}×{size}, got {np.shape(getattr(res, name))}")
+    for name in ("work_new", "work_styled"):
+        v = getattr(res, name)
+        if v is not None and (np.ndim(v) != 2 or v.shape[0] != v.shape[1] or v.shape[0] % size):
+            raise ValueError(f"{name} must be a square multiple of {size}, got {np.shape(v)}")
 
 
 # ------------------------------------------------------------------------------------------- the view
@@ -371,7 +406,7 @@ class ViewRender:
     view: ViewUpdate | None
 
 
-_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled", "flow")
+_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled", "flow", "work_new", "work_styled")
 
 
 class ViewCompositor:
@@ -379,8 +414,10 @@ class ViewCompositor:
     1/``VIEW_TILES`` of its side; an update recomposes only the tiles where the change differs visibly
     from what the view shows, and keeps the composite of the crop's footprint between updates."""
 
-    def __init__(self, photo_rgb: np.ndarray, crop_rgb: np.ndarray, matrix, scale: float):
+    def __init__(self, photo_rgb: np.ndarray, crop_rgb: np.ndarray, matrix, scale: float,
+                 work_size: int | None = None):  # fmt: skip
         self.scale = float(scale)
+        self.work_size = work_size  # the working grid's side (None: the first result's, or the crop's)
         photo = np.asarray(photo_rgb)
         if self.scale < 1.0:
             h, w = photo.shape[:2]
@@ -408,12 +445,24 @@ class ViewCompositor:
 
     def _inputs(self, res: DetailResult) -> dict[str, np.ndarray]:
         size = self.crop.shape[0]
+        if self.work_size is None:
+            given = [np.shape(v)[0] for v in (res.work_new, res.work_styled) if v is not None]
+            self.work_size = given[0] if given else size
         out = {}
         for name in _FIELDS:
             v = getattr(res, name)
-            if v is None:
+            if v is None and name.startswith("work_"):  # the coarse region stands for it
+                if name == "work_new":
+                    v = np.asarray(res.new_alpha) >= 0.999
+                else:
+                    v = np.zeros((size, size), bool) if res.styled is None else np.asarray(res.styled, bool)
+                k = self.work_size // size
+                v = np.repeat(np.repeat(v, k, axis=0), k, axis=1)
+            elif v is None:
                 shape = {"detail_delta": (size, size, 3), "flow": (size, size, 2)}.get(name, (size, size))
                 v = np.zeros(shape, np.float32)
+            elif name.startswith("work_") and np.shape(v) != (self.work_size,) * 2:
+                raise ValueError(f"{name} must be {self.work_size}×{self.work_size}, got {np.shape(v)}")
             out[name] = np.asarray(v)
         return out
 
@@ -428,6 +477,9 @@ class ViewCompositor:
             old = self._last[name]
             if v.dtype == np.bool_:
                 d = v != old
+                if d.shape != diff.shape:  # the working grid: any pixel of a crop pixel's block
+                    k = d.shape[0] // diff.shape[0]
+                    d = d.reshape(diff.shape[0], k, diff.shape[1], k).any(axis=(1, 3))
             else:
                 tol = 0.05 if name == "flow" else VIEW_TOLERANCE if v.ndim == 3 else 0.01
                 d = np.abs(v - old) > tol
@@ -437,7 +489,11 @@ class ViewCompositor:
 
     def _remember(self, new: dict[str, np.ndarray], where: np.ndarray) -> None:
         for name, v in new.items():
-            self._last[name][where] = v[where]
+            w = where
+            if v.shape[0] != where.shape[0]:
+                k = v.shape[0] // where.shape[0]
+                w = np.repeat(np.repeat(where, k, axis=0), k, axis=1)
+            self._last[name][w] = v[w]
 
     def update(self, res: DetailResult, *, seed: int = 0, visible=None) -> ViewUpdate | None:
         """Bring the view to ``res``; returns the view box that changed (None: nothing visible did).

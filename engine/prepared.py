@@ -8,9 +8,11 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
+import cv2
 import numpy as np
 import torch
 
+from engine import workmask
 from engine.errors import EngineError
 from engine.face import Alignment
 from engine.imageio import LoadedImage
@@ -77,6 +79,7 @@ class ImageCache:
     color_styles: LRU[torch.Tensor] = field(default_factory=lambda: LRU(COLOR_STYLES))
     detail: tuple[EditState, DetailResult] | None = None  # the last detail composite and its state
     view: ViewCompositor | None = None  # the editor's photo-space view (engine.photospace)
+    model: tuple[EditState, EditState] | None = None  # the last working-grid state and its R×R version
 
 
 @dataclass
@@ -92,25 +95,54 @@ class PreparedImage:
     source: str = ""
     sha256: str = ""  # of the full photo's pixels; set for references, whose full photo is dropped
     cache: ImageCache = field(default_factory=ImageCache, repr=False)
+    #: The parse on the working grid (:mod:`engine.workmask`), W = k·R; None: the parse itself (k = 1).
+    parsed_work: np.ndarray | None = None
+
+    @property
+    def work_mask(self) -> np.ndarray:
+        """The parse on the working grid: what an unedited state's mask is."""
+        return self.parsed_mask if self.parsed_work is None else self.parsed_work
+
+    @property
+    def work_scale(self) -> int:
+        """k: working-mask pixels per crop pixel (side)."""
+        return self.work_mask.shape[0] // self.parsed_mask.shape[0]
+
+    @property
+    def work_matrix(self) -> np.ndarray:
+        """photo -> working mask affine (pixel centres)."""
+        return workmask.work_matrix(self.alignment.matrix, self.work_scale)
+
+    def model_mask(self, mask: np.ndarray) -> np.ndarray:
+        """The networks' R×R mask of a working mask (:func:`engine.workmask.to_model`)."""
+        return workmask.to_model(np.asarray(mask, np.uint8), self.work_mask, self.parsed_mask)
 
     def mask_in_photo(self, mask: np.ndarray) -> np.ndarray:
         """A crop-frame label map carried into the photo's frame (its width and height, EXIF-oriented),
         class by class; pixels outside the crop are background."""
         h, w = self.photo.rgb.shape[:2]
-        return warp_labels(mask, self.alignment.inverse, (w, h))
+        m = np.asarray(mask)
+        k = m.shape[0] / self.parsed_mask.shape[0]
+        return warp_labels(m, cv2.invertAffineTransform(workmask.work_matrix(self.alignment.matrix, k)), (w, h))
 
     def mask_in_crop(self, mask: np.ndarray) -> tuple[np.ndarray, str]:
-        """A label map in the aligned crop's frame, from one in the crop's frame or the photo's;
-        returns it and which frame it was in."""
+        """A working mask (the working grid's side, see :mod:`engine.workmask`) from a label map in the
+        aligned crop's frame (at the networks' side or the working side) or in the photo's; returns it and
+        which frame it was in."""
         m = np.asarray(mask)
-        crop, photo = self.parsed_mask.shape, self.photo.rgb.shape[:2]
+        crop, work, photo = self.parsed_mask.shape, self.work_mask.shape, self.photo.rgb.shape[:2]
+        if m.shape == work:
+            return m, f"aligned crop ({work[1]}×{work[0]})"
         if m.shape == crop:
-            return m, f"aligned crop ({crop[1]}×{crop[0]})"
+            return workmask.to_work(m, work[0]), f"aligned crop ({crop[1]}×{crop[0]}, enlarged to {work[1]})"
         if m.shape == photo:
-            return warp_labels(m, self.alignment.matrix, crop[::-1]), f"photo ({photo[1]}×{photo[0]})"
+            return warp_labels(m, self.work_matrix, work[::-1]), f"photo ({photo[1]}×{photo[0]})"
+        sizes = f"the aligned crop's ({crop[1]}×{crop[0]})"
+        if work != crop:
+            sizes += f" or its working grid's ({work[1]}×{work[0]})"
         raise StateError(
-            f"the mask is {m.shape[1]}×{m.shape[0]}; it must have the photo's size ({photo[1]}×{photo[0]}) "
-            f"or the aligned crop's ({crop[1]}×{crop[0]})"
+            f"the mask is {m.shape[1]}×{m.shape[0]}; it must have the photo's size ({photo[1]}×{photo[0]}), "
+            f"{sizes}"
         )
 
     @property

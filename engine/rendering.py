@@ -22,16 +22,18 @@ An unedited state (no style edits, the parsed mask) renders and exports as the p
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
+import cv2
 import numpy as np
 import torch
 
-from engine import composite, detail, photospace, reshape
+from engine import composite, detail, photospace, reshape, workmask
 from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import NUM_CLASSES
 from engine.networks import Networks, image_tensor, mask_tensor, to_uint8
 from engine.prepared import LRU, EngineError, PreparedImage, ReferenceStore
-from engine.state import EditState
+from engine.state import EditState, FreeRegion
 from engine.styles import StyleResolver, is_noop
 
 FEATHER_PX = 3.0
@@ -61,8 +63,41 @@ class Renderer:
         self._msca: LRU[torch.Tensor] = LRU(MSCA_FEATURES)
         self._plans: LRU[reshape.ReshapePlan] = LRU(4)
 
+    # --- the working grid -------------------------------------------------------------------------
+    def model_state(self, prep: PreparedImage, state: EditState) -> EditState:
+        """The state with its mask (and free regions) on the networks' R×R grid (:mod:`engine.workmask`);
+        a state already there is returned as it is. The last conversion is kept on the image."""
+        R, W = prep.parsed_mask.shape[0], prep.work_mask.shape[0]
+        shape = state.mask.shape
+        if shape == (R, R):
+            return state
+        if shape != (W, W):
+            raise EngineError(f"mask is {shape[1]}×{shape[0]}, expected {W}×{W} (or {R}×{R})")
+        hit = prep.cache.model
+        if hit is not None and (hit[0] is state or hit[0].same_as(state)):
+            return hit[1]
+        free = tuple(FreeRegion.from_mask(fr.ref, _shrink_region(fr.mask(), R)) for fr in state.free_regions)
+        out = replace(state, mask=prep.model_mask(state.mask), free_regions=free)
+        prep.cache.model = (state, out)
+        return out
+
+    def _refined(self, prep: PreparedImage, state: EditState, res: detail.DetailResult) -> detail.DetailResult:
+        """``res`` (made on the R grid) with its new-content and styled regions refined on the working
+        grid of ``state``, so the paste follows the edges where they were painted."""
+        if state.mask.shape == res.new_alpha.shape:
+            return res
+        coarse = np.asarray(res.new_alpha) >= 0.999
+        new = workmask.fine_edges(coarse, state.mask != prep.work_mask) if coarse.any() else None
+        styled = None
+        if res.styled is not None:
+            styled = self.styled_region(prep, state)
+            if new is not None:
+                styled &= ~new
+        return replace(res, work_new=new, work_styled=styled)
+
     # --- regions --------------------------------------------------------------------------------
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
+        state = self.model_state(prep, state)
         return (
             not edited_regions(state)
             and not state.free_regions
@@ -71,7 +106,8 @@ class Renderer:
         )
 
     def styled_region(self, prep: PreparedImage, state: EditState) -> np.ndarray:
-        """Pixels whose style changed (edited classes of the state's mask, free regions): bool [R,R]."""
+        """Pixels whose style changed (edited classes of the state's mask, free regions): bool, on the
+        state's grid."""
         region = np.zeros(state.mask.shape, bool)
         ids = edited_regions(state)
         if ids:
@@ -82,7 +118,8 @@ class Renderer:
 
     def changed_region(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """Pixels whose class or style changed (bool [R,R]), and in 'moved' mode the pixels a reshape
-        moves; 'whole' mode: the whole crop."""
+        moves; 'whole' mode: the whole crop. On the networks' R×R grid."""
+        state = self.model_state(prep, state)
         if state.composite == "whole":
             return np.ones(state.mask.shape, bool)
         region = (state.mask != prep.parsed_mask) | self.styled_region(prep, state)
@@ -93,6 +130,7 @@ class Renderer:
     def plan(self, prep: PreparedImage, state: EditState) -> reshape.ReshapePlan:
         """The reshape from the parse to the state's mask (:func:`engine.reshape.plan_reshape`),
         cached per (image, mask)."""
+        state = self.model_state(prep, state)
         return self._plans.get(
             (prep.id, _key(state.mask)), lambda: reshape.plan_reshape(prep.parsed_mask, state.mask)
         )
@@ -133,6 +171,7 @@ class Renderer:
     @torch.inference_mode()
     def generate(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The raw generated crop for the state (no compositing)."""
+        state = self.model_state(prep, state)
         r = self.styles.resolve(prep, state)
         h = self.harmonised(prep, state, r.own, r.composed, r.edited, r.pasted)
         m = self._mask(state.mask)
@@ -150,6 +189,7 @@ class Renderer:
     def generate_unedited(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The state's mask rendered with the photo's own styles, through the same generator (and, for
         MSCA, spatial features of the photo itself) as :meth:`generate` uses for the state."""
+        state = self.model_state(prep, state)
         s_t = self.styles.own_styles(prep)[None]
         none = torch.zeros(s_t.shape[:2], dtype=torch.bool)
         features = None
@@ -179,16 +219,19 @@ class Renderer:
         hit = prep.cache.detail
         if hit is not None and (hit[0] is state or hit[0].same_as(state)):
             return hit[1]
+        res = self._refined(prep, state, self._detail_on_grid(prep, self.model_state(prep, state)))
+        prep.cache.detail = (state, res)
+        return res
+
+    def _detail_on_grid(self, prep: PreparedImage, state: EditState) -> detail.DetailResult:
         reshaped = state.mask != prep.parsed_mask
         segments = state.mask.astype(np.int32)
         for i, fr in enumerate(state.free_regions):
             segments[fr.mask()] += NUM_CLASSES * (i + 1)
         if state.composite == "moved" and reshaped.any():
-            res = self._moved_result(prep, state, segments)
-            prep.cache.detail = (state, res)
-            return res
+            return self._moved_result(prep, state, segments)
         styled = self.styled_region(prep, state) & ~reshaped
-        res = detail.detail_composite(
+        return detail.detail_composite(
             prep.crop,
             self.generate(prep, state),
             detail_region=styled,
@@ -198,8 +241,6 @@ class Renderer:
             photo_lab=self._photo_lab(prep),
             unedited_lab=self._unedited_lab(prep, state) if styled.any() else None,
         )
-        prep.cache.detail = (state, res)
-        return res
 
     def _moved_result(self, prep: PreparedImage, state: EditState, segments: np.ndarray):
         """A reshape that moves the photo's pixels (:mod:`engine.reshape`), with the state's style
@@ -235,8 +276,7 @@ class Renderer:
 
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The crop-size result of the state, composited over the photo's crop."""
-        if state.mask.shape != prep.parsed_mask.shape:
-            raise EngineError(f"mask is {state.mask.shape}, expected {prep.parsed_mask.shape}")
+        self.model_state(prep, state)  # checks the mask's size
         if self.is_unedited(prep, state):
             return prep.crop.copy()
         if state.composite in ("changed", "moved"):
@@ -255,6 +295,7 @@ class Renderer:
         hit = prep.cache.detail
         if hit is not None and hit[0].same_as(state) and np.array_equal(hit[1].rgb, crop_result):
             return hit[1]
+        state = self.model_state(prep, state)
         reshaped = state.mask != prep.parsed_mask
         support = np.maximum(
             composite.feather(self.changed_region(prep, state), FEATHER_PX),
@@ -292,7 +333,7 @@ class Renderer:
         comp = prep.cache.view
         if comp is None or abs(comp.scale - scale) > 1e-9:
             comp = prep.cache.view = photospace.ViewCompositor(
-                prep.photo.rgb, prep.crop, prep.alignment.matrix, scale
+                prep.photo.rgb, prep.crop, prep.alignment.matrix, scale, prep.work_mask.shape[0]
             )
         if self.is_unedited(prep, state):
             res = detail.DetailResult(prep.crop, *_no_change(prep.crop.shape[0]))
@@ -304,6 +345,13 @@ class Renderer:
             visible = tuple(int(np.floor(v * scale)) if i < 2 else int(np.ceil(v * scale)) + 1
                             for i, v in enumerate(visible))  # fmt: skip
         return comp.update(res, visible=visible)
+
+
+def _shrink_region(region: np.ndarray, size: int) -> np.ndarray:
+    """A working-grid region on the R×R grid: the pixels it covers at least half of (any it touches,
+    when it covers none that much)."""
+    cover = cv2.resize(region.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return cover >= 0.5 if (cover >= 0.5).any() else cover > 0
 
 
 def _no_change(size: int):

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from engine import edits
+from engine import edits, maskops
 from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.history import History, op_between
@@ -130,16 +130,36 @@ class EditSession:
         return self.history.redo()
 
     # --- mask edits -----------------------------------------------------------------------------
+    # Coordinates are the aligned crop's pixels at the networks' resolution (pixel centres at whole
+    # numbers), whatever the working grid: a script means the same stroke on any photo. They are
+    # carried onto the working grid (engine.workmask) here, where the stroke is drawn k times finer.
+    def _work_points(self, points):
+        k = self.prepared.work_scale
+        if k == 1:
+            return points
+        pts = maskops.points_array(points)
+        return pts * k + 0.5 * (k - 1)
+
     def paint_brush(self, points, radius: float, label: int, *, only_label: int | None = None):
-        return self.apply(edits.brush(self.state, points, radius, label, only_label=only_label), "Brush")
+        radius = radius * self.prepared.work_scale if isinstance(radius, (int, float)) else radius
+        return self.apply(
+            edits.brush(self.state, self._work_points(points), radius, label, only_label=only_label), "Brush"
+        )
 
     def fill(self, x: float, y: float, label: int):
+        k = self.prepared.work_scale
+        if k > 1:
+            x, y = self._work_points([[x, y]])[0]
         return self.apply(edits.fill(self.state, x, y, label), "Fill")
 
     def paint_polygon(self, points, label: int):
-        return self.apply(edits.polygon(self.state, points, label), "Polygon")
+        return self.apply(edits.polygon(self.state, self._work_points(points), label), "Polygon")
 
     def paint_rect(self, x0, y0, x1, y1, label: int):
+        k = self.prepared.work_scale
+        if k > 1:  # the crop pixels x0..x1 (inclusive) are the working pixels k·x0 .. k·x1 + k - 1
+            (x0, y0), (x1, y1) = maskops.points_array([[x0, y0], [x1, y1]]) * k
+            x1, y1 = x1 + k - 1, y1 + k - 1
         return self.apply(edits.rectangle(self.state, x0, y0, x1, y1, label), "Rectangle")
 
     def set_mask(self, mask: np.ndarray):
@@ -175,6 +195,9 @@ class EditSession:
         return self.apply(edits.interpolate(self.state, region, self._ref(ref), t), "Blend")
 
     def stylize_free_region(self, region_mask: np.ndarray, ref):
+        region_mask, k = np.asarray(region_mask), self.prepared.work_scale
+        if k > 1 and region_mask.shape == self.prepared.parsed_mask.shape:  # given on the networks' grid
+            region_mask = np.repeat(np.repeat(region_mask, k, axis=0), k, axis=1)
         return self.apply(edits.free_region(self.state, region_mask, self._ref(ref)), "Stylise free region")
 
     def reset_region(self, region):

@@ -30,7 +30,9 @@ from engine.state import (
 
 SESSION_FORMAT = "facepaint-session"
 #: 2: left and right are the subject's (engine.labels.LR_PAIRS); version-1 files are renamed on load.
-SESSION_VERSION = 2
+#: 3: the state's mask is on the working grid (engine.workmask), saved with the parse on that grid
+#: ("parsed_work"); older files open on the networks' grid they were painted on.
+SESSION_VERSION = 3
 
 
 class SessionFileError(EngineError):
@@ -71,6 +73,7 @@ def session_doc(prep: PreparedImage, state: EditState, refs: dict, *, base: Path
             "status": prep.alignment.status,
         },
         "parsed": EditState(mask=prep.parsed_mask).to_json()["mask_png"],
+        "parsed_work": EditState(mask=prep.work_mask).to_json()["mask_png"],
         "state": state.to_json(),
         "references": {
             rid: {"path": _portable_path(e["path"], base), "sha256": e["sha256"], "aligned": bool(e["aligned"])}
@@ -169,18 +172,24 @@ def read_session_doc(
     R = engine.resolution
     try:
         parsed = decode_mask_png(doc.get("parsed"), (R, R))
-        state = EditState.from_json(doc.get("state"), (R, R))
+        work, k = parsed, 1
+        if version >= 3:
+            work = decode_mask_png(doc.get("parsed_work"))
+            k = work.shape[0] // R
+            if work.shape != (k * R, k * R) or k not in (1, 2, 4):
+                raise StateError(f"the working parse is {work.shape[1]}×{work.shape[0]}, not 1, 2 or 4 times {R}")
+        state = EditState.from_json(doc.get("state"), work.shape)
     except StateError as e:
         raise SessionFileError(f"{where}: {e}") from None
     if version < 2 and rename_sides:
-        parsed, state = swap_left_right(parsed), state.sides_renamed()
+        parsed, work, state = swap_left_right(parsed), swap_left_right(work), state.sides_renamed()
     try:
         alignment = Alignment.from_matrix(photo.rgb, matrix, R, found=al.get("found", True) is not False,
                                           method=str(al.get("method", "saved"))[:100],
                                           status=str(al.get("status", ""))[:500])
     except (ValueError, cv2.error) as e:
         raise SessionFileError(f"{where}: the saved alignment is unusable: {e}") from None
-    prep = engine.prepare(photo, alignment=alignment, parsed_mask=parsed)
+    prep = engine.prepare(photo, alignment=alignment, parsed_mask=parsed, parsed_work=work, work_scale=k)
     listed = load_references(engine, doc.get("references", {}), base, where)
     missing = state.refs() - set(listed)
     if missing:

@@ -49,7 +49,7 @@ def _mean(img, region):
 
 
 def test_hair_colour_edit_moves_hair_only(session, tmp_path):
-    hair = session.state.mask == HAIR
+    hair = session.prepared.parsed_mask == HAIR  # on the networks' grid, as render() is
     before = session.render()
     session.color("hair", "#1060ff")
     after = session.render()
@@ -68,7 +68,7 @@ def test_transfer_takes_the_reference_hair_colour(session):
     ref = session.add_reference(SAMPLES / "face_02_short_hair_dark_skin.png")
     ref_prep = session.engine.reference(ref)
     ref_hair = _mean(ref_prep.crop, ref_prep.parsed_mask == HAIR)
-    hair = session.state.mask == HAIR
+    hair = session.prepared.parsed_mask == HAIR  # on the networks' grid, as render() is
     before = session.render()
     session.transfer(ref, ["hair"])
     after = session.render()

@@ -129,7 +129,7 @@ def test_parse_writes_the_photos_frame_and_edit_takes_either(files, tmp_path, ti
     code, _, err = run(["parse", files / "photo.jpg", "-o", tmp_path / "crop.png", "--frame", "crop",
                         "--bundle", tiny_bundle], capsys)
     assert code == 0 and load_mask(tmp_path / "crop.png").shape == (64, 64)
-    for mask, frame in ((tmp_path / "full.png", "photo (200×160)"), (tmp_path / "crop.png", "aligned crop (64×64)")):
+    for mask, frame in ((tmp_path / "full.png", "photo (200×160)"), (tmp_path / "crop.png", "aligned crop (64×64, enlarged to 128)")):
         code, _, err = run(["edit", files / "photo.jpg", "-o", tmp_path / "o.png", "--bundle", tiny_bundle,
                             "--mask", mask, "--composite", "raw"], capsys)
         assert code == 0 and f"taken as a mask of the {frame}" in err, err

@@ -208,22 +208,26 @@ def test_mrsa_changes_only_pasted_rows(tiny_bundle, photos):
 def test_version_1_sessions_are_renamed_to_todays_left_and_right(session, photos, tmp_path, engine):
     from engine.labels import INDEX, NAMES, swap_left_right
 
+    # files before version 3 were painted on the networks' grid (k = 1)
+    session = EditSession(engine, engine.prepare(session.prepared.photo, alignment=session.prepared.alignment,
+                                                 work_scale=1))  # fmt: skip
     session.paint_rect(2, 2, 20, 20, INDEX["l_eye"])
     session.color("r_brow", "#203040")
     path = tmp_path / "now.fpsession"
     session.save(path)
     doc = json.loads(path.read_text())
-    assert doc["version"] == 2
+    assert doc["version"] == 3
     # the same edit as a version-1 file writes it: every left/right class named the other way round
     old = EditSession(engine, session.prepared, session.state.sides_renamed())
     old.prepared = engine.prepare(
         session.prepared.photo, alignment=session.prepared.alignment,
-        parsed_mask=swap_left_right(session.prepared.parsed_mask),
+        parsed_mask=swap_left_right(session.prepared.parsed_mask), work_scale=1,
     )
     old.save(tmp_path / "old.fpsession")
     v1 = json.loads((tmp_path / "old.fpsession").read_text())
     assert set(v1["state"]["overrides"]) == {NAMES[INDEX["l_brow"]]}
     v1["version"] = 1
+    del v1["parsed_work"]
     (tmp_path / "old.fpsession").write_text(json.dumps(v1))
     restored = EditSession.load(tmp_path / "old.fpsession", engine)
     assert restored.state.same_as(session.state)

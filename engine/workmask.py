@@ -1,0 +1,101 @@
+"""The working mask: the label map the user paints, finer than the networks' crop.
+
+The networks read an R×R label map of the aligned crop. On a large photo one of its pixels covers a
+dozen photo pixels, so a stroke painted at R cannot follow a strand or a lash line. The user therefore
+paints a *working mask* of the same crop at W = k·R (k = 1, 2 or 4, chosen from how many photo pixels a
+crop pixel covers: :func:`work_scale_for`). Two things are read from it:
+
+- **The networks' mask** (:func:`to_model`): R×R, the parse wherever the working mask still equals the
+  working parse, and the class that covers most of each k×k block wherever it was painted. So an
+  untouched face gives the parse exactly, and a stroke changes only the blocks it touched.
+- **The edges the paste follows** (:func:`fine_edges`): where a reshape's new content meets the photo is
+  refined from the R grid to the working grid, so an edge lands where the stroke was drawn.
+
+Coordinates follow the crop's convention: working pixel (i, j) covers [i, i+1) × [j, j+1) of a crop k
+times finer; crop pixel centre c sits at working coordinate k·(c + 0.5) − 0.5.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from engine.maskops import resample_labels
+
+__all__ = ["MAX_WORK_SCALE", "fine_edges", "to_model", "to_work", "work_matrix", "work_scale_for"]
+
+#: The finest working mask is this many times the networks' side.
+MAX_WORK_SCALE = 4
+
+
+def work_scale_for(photo_px_per_crop_px: float) -> int:
+    """k for a crop whose pixel covers ``photo_px_per_crop_px`` photo pixels (side): the largest power
+    of two not above it, at most ``MAX_WORK_SCALE`` (1 for photos no finer than the crop)."""
+    k = 1
+    while 2 * k <= min(float(photo_px_per_crop_px), MAX_WORK_SCALE):
+        k *= 2
+    return k
+
+
+def work_matrix(matrix: np.ndarray, k: int) -> np.ndarray:
+    """The photo→crop affine (pixel centres) turned into photo→working mask (pixel centres)."""
+    a = np.asarray(matrix, np.float64).reshape(2, 3) * k
+    a[:, 2] += 0.5 * (k - 1)
+    return a
+
+
+def to_work(mask: np.ndarray, size: int) -> np.ndarray:
+    """An R×R label map enlarged to the working side (class coverage enlarged smoothly, then the
+    class covering most of each pixel: curves, not blocks)."""
+    return resample_labels(mask, size)
+
+
+def _blocks(x: np.ndarray, k: int) -> np.ndarray:
+    """bool W×W -> bool R×R: True where any pixel of the k×k block is True."""
+    n = x.shape[0] // k
+    return x.reshape(n, k, n, k).any(axis=(1, 3))
+
+
+def to_model(work: np.ndarray, parsed_work: np.ndarray, parsed_mask: np.ndarray) -> np.ndarray:
+    """The networks' R×R mask of a working mask: the parse where no pixel of a block was painted, the
+    class covering most of the block where one was. Only the painted blocks' box is resampled."""
+    R, W = parsed_mask.shape[0], work.shape[0]
+    if W == R:
+        return np.asarray(work, np.uint8)
+    k = W // R
+    changed = _blocks(work != parsed_work, k)
+    out = np.array(parsed_mask, np.uint8, copy=True)
+    if not changed.any():
+        return out
+    ys, xs = np.nonzero(changed)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    sub = np.ascontiguousarray(work[y0 * k : y1 * k, x0 * k : x1 * k])
+    down = _area_vote(sub, (x1 - x0, y1 - y0))
+    roi = out[y0:y1, x0:x1]
+    take = changed[y0:y1, x0:x1]
+    roi[take] = down[take]
+    return out
+
+
+def _area_vote(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    best = np.full(size[::-1], -1.0, np.float32)
+    out = np.zeros(size[::-1], np.uint8)
+    for c in np.unique(m):
+        cover = cv2.resize((m == c).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        take = cover > best
+        out[take], best[take] = c, cover[take]
+    return out
+
+
+def fine_edges(coarse: np.ndarray, fine_changed: np.ndarray) -> np.ndarray:
+    """An R×R region of new content (bool) refined on the working grid: the working pixels that were
+    painted, within one crop pixel of the coarse region. (Painted pixels far from any new content have
+    nothing generated for them; blocks the coarse region took whole but the stroke only grazed keep
+    the photo in their unpainted part.)"""
+    R, W = coarse.shape[0], fine_changed.shape[0]
+    k = W // R
+    near = cv2.dilate(np.asarray(coarse, np.uint8), np.ones((3, 3), np.uint8)) > 0
+    near = np.repeat(np.repeat(near, k, axis=0), k, axis=1)
+    inner = cv2.erode(np.asarray(coarse, np.uint8), np.ones((3, 3), np.uint8)) > 0
+    inner = np.repeat(np.repeat(inner, k, axis=0), k, axis=1)
+    return (np.asarray(fine_changed, bool) & near) | inner
