@@ -214,7 +214,7 @@ class Canvas(CanvasInput, QWidget):
         if rgb is not self._shown:  # else it is on screen already, shown while it was parsed
             self._set_photo(rgb)
         self._shown = None
-        matrix = prep.alignment.matrix
+        matrix = doc.mask_matrix  # the painted mask's frame: tools get its coordinates
         scale = view_scale(rgb.shape, matrix, doc.resolution)
         self.frame = PhotoFrame(rgb.shape, matrix, doc.resolution, scale)
         self._photo_overlay = PhotoOverlay(self.frame)

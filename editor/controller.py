@@ -63,7 +63,7 @@ class EditorController(ReferenceEdits, QObject):
         self.result_id = 0
         self.preview: np.ndarray | None = None
         self.current_label = INDEX["skin"]
-        self.brush_size = 8
+        self.brush_size = 24  # diameter, photo pixels
         self.refs: dict[str, jobs.RefInfo] = {}
         self._ref_waiters: dict[str, list[Callable]] = {}
         self.last_ref: jobs.RefInfo | None = None

@@ -23,9 +23,9 @@ class Document:
     _next_generation = 1
 
     def __init__(self, prepared: PreparedImage, state: EditState, source: str | Path | None = None):
-        if state.mask.shape != prepared.parsed_mask.shape:
+        if state.mask.shape != prepared.work_mask.shape:
             raise ValueError(
-                f"state mask {state.mask.shape} differs from the photo's {prepared.parsed_mask.shape}"
+                f"state mask {state.mask.shape} differs from the photo's {prepared.work_mask.shape}"
             )
         self.prepared = prepared
         self.state = state
@@ -39,11 +39,24 @@ class Document:
     # --- queries --------------------------------------------------------------------------------
     @property
     def resolution(self) -> int:
+        """The side of the mask the user paints (the working grid, ``engine.workmask``)."""
         return int(self.state.mask.shape[0])
 
     @property
     def parsed_mask(self) -> np.ndarray:
-        return self.prepared.parsed_mask
+        """The parse on the painted grid (what "restore" brings back)."""
+        return self.prepared.work_mask
+
+    @property
+    def photo_px(self) -> float:
+        """Photo pixels per painted-mask pixel (side)."""
+        m = self.mask_matrix
+        return float(1.0 / np.sqrt(abs(m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0])))
+
+    @property
+    def mask_matrix(self) -> np.ndarray:
+        """photo -> painted mask affine (pixel centres)."""
+        return self.prepared.work_matrix
 
     @property
     def crop(self) -> np.ndarray:

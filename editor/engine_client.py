@@ -288,7 +288,8 @@ class EngineClient(QObject):
         if hit is not None and hit[0] is value:
             return hit[1]
         new = self.engine.prepare(
-            value.photo, alignment=value.alignment, parsed_mask=value.parsed_mask, align=value.aligned
+            value.photo, alignment=value.alignment, parsed_mask=value.parsed_mask, align=value.aligned,
+            parsed_work=value.work_mask, work_scale=value.work_scale,
         )
         if len(self._migrated) >= 8:
             self._migrated.clear()

@@ -49,11 +49,12 @@ class Settings:
     # --- values ---------------------------------------------------------------------------------
     @property
     def brush_size(self) -> int:
-        return self._int("tools/brush_size", 8, 1, 128)
+        """Brush diameter in photo pixels (the older setting, in mask pixels, is not carried over)."""
+        return self._int("tools/brush_px", 24, 1, 1000)
 
     @brush_size.setter
     def brush_size(self, v: int) -> None:
-        self.q.setValue("tools/brush_size", int(v))
+        self.q.setValue("tools/brush_px", int(v))
 
     @property
     def overlay_opacity(self) -> int:

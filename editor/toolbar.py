@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QCheckBox, QColorDialog, QLabel, QSlider, QSpinBox
 from editor.icons import tool_icon
 from editor.tools import TOOL_CLASSES, ColorStrokeTool, EraserTool
 
-MAX_BRUSH = 128
+MAX_BRUSH = 1000  # photo pixels
 
 
 class ToolBar(QToolBar):
@@ -39,7 +39,7 @@ class ToolBar(QToolBar):
         self.size.setRange(1, MAX_BRUSH)
         self.size.setSuffix(" px")
         self.size.setValue(self.ctl.brush_size)
-        self.size.setToolTip("Brush size in mask pixels ([ smaller, ] bigger)")
+        self.size.setToolTip("Brush diameter in photo pixels ([ smaller, ] bigger)")
         self.size.valueChanged.connect(self._size_changed)
         self.addWidget(self.size)
         for key, step in (("[", -1), ("]", 1)):

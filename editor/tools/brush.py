@@ -27,7 +27,10 @@ class BrushTool(Tool):
         self._last = (0.0, 0.0)
 
     def radius(self) -> float:
-        return max(self.ctl.brush_size / 2.0, 0.5)
+        """In mask pixels: the brush size is a diameter in photo pixels."""
+        doc = self.ctl.doc
+        px = doc.photo_px if doc is not None else 1.0
+        return max(self.ctl.brush_size / 2.0 / px, 0.5)
 
     def stroke_label(self) -> str:
         return f"Paint {DISPLAY_NAMES[self.ctl.current_label]}"
@@ -114,7 +117,10 @@ class ColorStrokeTool(Tool):
         self._points: list[tuple[float, float]] = []
 
     def radius(self) -> float:
-        return max(self.ctl.brush_size / 2.0, 0.5)
+        """In mask pixels: the brush size is a diameter in photo pixels."""
+        doc = self.ctl.doc
+        px = doc.photo_px if doc is not None else 1.0
+        return max(self.ctl.brush_size / 2.0 / px, 0.5)
 
     def press(self, x, y, modifiers=Qt.KeyboardModifier.NoModifier):
         doc = self.ctl.doc

@@ -88,7 +88,7 @@ def test_strokes_are_stored_as_small_compressed_boxes(opened, qtbot):
 
 def fake_prepared(mask):
     """Just enough of a PreparedImage for a Document without an engine."""
-    return SimpleNamespace(parsed_mask=mask, crop=np.zeros(mask.shape + (3,), np.uint8), source="")
+    return SimpleNamespace(parsed_mask=mask, work_mask=mask, crop=np.zeros(mask.shape + (3,), np.uint8), source="")
 
 
 def _mask_ops(seed: int, n: int, size: int = 24):

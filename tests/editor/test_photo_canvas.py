@@ -100,3 +100,32 @@ def test_a_photo_is_shown_before_it_is_parsed(window, qtbot, photo):
     qtbot.waitUntil(lambda: window.ctl.doc is not None, timeout=20000)
     assert shown and shown[0][0] == 0, "the photo reached the canvas before its document opened"
     assert shown[0][1] == window.ctl.doc.prepared.photo.rgb.shape
+
+
+def test_on_a_large_photo_the_mask_is_painted_finer_than_the_crop(window, qtbot, tmp_path):
+    big = write_photo(tmp_path / "big.png", 400, 400, seed=5)  # several photo pixels per crop pixel
+    window.open_path(big)
+    qtbot.waitUntil(lambda: window.ctl.doc is not None, timeout=20000)
+    wait_idle(qtbot, window)
+    canvas, ctl = window.canvas, window.ctl
+    doc = ctl.doc
+    k = doc.prepared.work_scale
+    assert k >= 2 and doc.resolution == k * doc.prepared.parsed_mask.shape[0]
+    canvas.set_mode("result")
+    canvas.actual_size()
+    ctl.select_region(INDEX["hat"])
+    ctl.brush_size = 4  # photo pixels: under one crop pixel wide
+    frame = canvas.frame
+    before = doc.state.mask.copy()
+    px, py = 200.5, 150.5
+    p = canvas.photo_to_widget(px, py)
+    drag_stroke(canvas, [p, p + QPointF(12, 0)])
+    painted = np.argwhere((ctl.doc.state.mask == INDEX["hat"]) & (before != INDEX["hat"]))
+    assert len(painted), "the stroke painted the working mask"
+    # every painted pixel lies within the brush's radius (+ one mask pixel) of the drawn line
+    photo_pts = np.array([frame.crop_to_photo(x + 0.5, y + 0.5) for y, x in painted])
+    dy = np.abs(photo_pts[:, 1] - py)
+    assert dy.max() <= 2.0 + doc.photo_px + 0.01, f"the stroke spreads {dy.max():.1f} photo px off its line"
+    assert photo_pts[:, 0].min() >= px - 2.0 - doc.photo_px - 0.01
+    wait_idle(qtbot, window)  # and the render of it arrives without error
+    assert ctl.doc is doc

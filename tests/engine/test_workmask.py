@@ -1,0 +1,104 @@
+"""The working mask (engine.workmask): painted finer than the networks' crop, read by them per block,
+followed by the paste at its own resolution."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from engine import workmask
+from engine.bundle import load_bundle
+from engine.labels import INDEX
+from engine.session import EditSession, FaceEngine
+from tests.engine.session_fixtures import LayoutParser
+from tests.engine.test_photospace import PHOTO, S, _layout_photo
+
+HAT, HAIR = INDEX["hat"], INDEX["hair"]
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_bundle):
+    return FaceEngine(load_bundle(tiny_bundle, device="cpu"), parser=LayoutParser())
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return _layout_photo()
+
+
+def _session(engine, photo, k=None) -> EditSession:
+    c = PHOTO / 2
+    return EditSession(engine, engine.prepare(photo, crop_box=(c, c, PHOTO), work_scale=k))
+
+
+def test_the_grid_is_chosen_from_the_photo_and_an_untouched_mask_is_the_parse(engine, photo):
+    assert [workmask.work_scale_for(v) for v in (0.5, 1.0, 1.9, 2.0, 3.9, 10.0)] == [1, 1, 1, 2, 2, 4]
+    s = _session(engine, photo)  # ten photo pixels per crop pixel
+    prep = s.prepared
+    assert prep.work_scale == 4 and s.state.mask.shape == (4 * S, 4 * S)
+    assert np.array_equal(prep.model_mask(s.state.mask), prep.parsed_mask)
+    assert s.engine.is_unedited(prep, s.state)
+    # the working parse is the parse's smooth enlargement: it agrees with it block by block
+    blocks = prep.work_mask.reshape(S, 4, S, 4).transpose(0, 2, 1, 3).reshape(S, S, 16)
+    agree = (blocks == prep.parsed_mask[:, :, None]).mean()
+    assert agree > 0.95
+
+
+def test_the_networks_read_the_majority_of_painted_blocks_only(engine, photo):
+    prep = _session(engine, photo).prepared
+    work = prep.work_mask.copy()
+    y, x = 8 * 4, 30 * 4  # a block of the crop, on the working grid
+    work[y : y + 4, x : x + 3] = HAT  # three quarters of it
+    work[y + 8 : y + 9, x : x + 4] = HAT  # one row of the block two below: a quarter
+    model = prep.model_mask(work)
+    assert model[8, 30] == HAT
+    assert model[10, 30] == prep.parsed_mask[10, 30]
+    changed = np.argwhere(model != prep.parsed_mask)
+    assert changed.tolist() == [[8, 30]]
+
+
+def test_script_coordinates_mean_the_same_stroke_on_any_grid(engine, photo):
+    fine, coarse = _session(engine, photo), _session(engine, photo, k=1)
+    for s in (fine, coarse):
+        s.paint_rect(10, 12, 20, 18, HAT)
+        s.paint_brush([(40, 40), (50, 44)], 3, HAIR)
+    mf = fine.prepared.model_mask(fine.state.mask)
+    assert np.array_equal(mf == HAT, coarse.state.mask == HAT), "a rectangle covers the same crop pixels"
+    # the stroke on the working grid: the pixels whose centre lies within the radius of its centre line,
+    # both in crop coordinates
+    k = fine.prepared.work_scale
+    yy, xx = (np.mgrid[: k * S, : k * S] + 0.5) / k - 0.5
+    a, b = np.array([40.0, 40.0]), np.array([50.0, 44.0])
+    t = np.clip(((xx - a[0]) * (b - a)[0] + (yy - a[1]) * (b - a)[1]) / ((b - a) ** 2).sum(), 0, 1)
+    ideal = np.hypot(xx - a[0] - t * (b - a)[0], yy - a[1] - t * (b - a)[1]) <= 3
+    painted = fine.prepared.work_mask != HAIR
+    got, ideal = (fine.state.mask == HAIR) & painted, ideal & painted
+    assert got[ideal].all(), "every pixel under the stroke is painted"
+    near = cv2.dilate(ideal.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert not (got & ~near).any() and (got & ~ideal).sum() < 0.06 * ideal.sum(), "and only those (±1 px)"
+
+
+def _right_edges(out, photo, rows) -> np.ndarray:
+    """Per row, the rightmost photo column the export changed."""
+    diff = np.abs(out.astype(int) - photo.astype(int)).max(-1) > 12
+    return np.array([np.flatnonzero(diff[r]).max() for r in rows], float)
+
+
+def test_an_export_edge_lands_where_it_was_painted_finer_than_the_crop(engine, photo):
+    s = _session(engine, photo)
+    s.set_composite("changed")
+    prep = s.prepared
+    k, px = prep.work_scale, PHOTO / (S * prep.work_scale)  # 2.5 photo px per working px
+    base = s.state
+    edges = []
+    for shift in (0, 2, 5):  # working pixels: half a crop pixel, then more than one
+        m = prep.work_mask.copy()
+        m[24 * k : 40 * k, 4 * k : 12 * k + shift] = HAT
+        s.apply(base.with_mask(m))
+        out = s.render_full()
+        y0, y1 = (np.array([28, 36]) * k + 0.5) * px
+        edges.append(_right_edges(out, photo, range(int(y0), int(y1))).mean())
+    moved = np.diff(edges)
+    assert abs(moved[0] - 2 * px) < 2.0, f"a 2 px (working grid) move moved the edge {moved[0]:.1f} photo px"
+    assert abs(moved[1] - 3 * px) < 2.0, f"a 3 px move moved the edge {moved[1]:.1f} photo px"
