@@ -142,8 +142,11 @@ class Harness:
         if self.ctl.doc is None:
             raise RuntimeError(f"GUI benchmark: {self.ctl.last_error}")
         self.settle()
-        self.R = self.ctl.doc.resolution
-        win.toolbar.size.setValue(max(2, self.R // 32))
+        doc = self.ctl.doc
+        self.R = doc.resolution  # the painted mask's side (strokes are placed in its coordinates)
+        # a brush 1/32 of the crop wide, in photo pixels (the toolbar's unit)
+        crop_px = doc.photo_px * doc.prepared.work_scale
+        win.toolbar.size.setValue(max(2, round(doc.prepared.parsed_mask.shape[0] / 32 * crop_px)))
 
     def wait(self, cond, what: str) -> None:
         """Pump Qt events until ``cond()`` holds; a TimeoutError names ``what`` after ``timeout_s``."""

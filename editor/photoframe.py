@@ -116,6 +116,7 @@ class PhotoOverlay:
     def update(self, mask: np.ndarray) -> tuple[int, int, int, int] | None:
         """Bring the overlay to ``mask``; returns the box (view-box pixels) that was recomputed."""
         mask = np.asarray(mask, np.uint8)
+        s = mask.shape[0]
         if self._mask is not None and self._mask.shape == mask.shape:
             diff = mask != self._mask
             if not diff.any():
@@ -124,7 +125,6 @@ class PhotoOverlay:
             # a crop pixel's class reaches ~2 crop px through the coverage smoothing
             cx0, cy0, cx1, cy1 = xs.min() - 3, ys.min() - 3, xs.max() + 4, ys.max() + 4
         else:
-            s = mask.shape[0]
             cx0, cy0, cx1, cy1 = -1, -1, s + 1, s + 1
         a = self.frame.crop_to_box()
         pts = np.array([[cx0, cy0, 1], [cx1, cy0, 1], [cx0, cy1, 1], [cx1, cy1, 1]], np.float64) @ a.T
@@ -138,7 +138,10 @@ class PhotoOverlay:
         sub[:, 2] -= (bx0, by0)
         size = (bx1 - bx0, by1 - by0)
         fill = 255
-        lab = maskops.warp_labels(mask, sub, size, fill=fill)
+        # only the mask around the box is read (its prefilter's reach past it): a stroke costs its size
+        reach = int(np.ceil(3 * maskops.window_sigma(self.frame.scale * self.frame.crop_px))) + 3
+        window = (cx0 - reach, cy0 - reach, cx1 + reach, cy1 + reach)
+        lab = maskops.warp_labels(mask, sub, size, fill=fill, window=window)
         self.covered[by0:by1, bx0:bx1] = lab != fill
         lab[lab == fill] = 0
         self.labels[by0:by1, bx0:bx1] = lab

@@ -108,7 +108,17 @@ def brush(
     if not np.isfinite(radius) or radius <= 0 or radius > 4096:
         raise MaskOpError(f"brush radius must be in (0, 4096], got {radius!r}")
     pts = _fixed(points)
-    stamp = np.zeros(mask.shape, np.uint8)
+    # rasterised in the stroke's own box only: a stroke costs its size, not the mask's
+    h, w = mask.shape
+    reach = int(np.ceil(radius)) + 2
+    lo = np.floor(pts.min(0) / (1 << _SHIFT)).astype(int) - reach
+    hi = np.ceil(pts.max(0) / (1 << _SHIFT)).astype(int) + reach + 1
+    x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+    x1, y1 = min(int(hi[0]), w), min(int(hi[1]), h)
+    if x1 <= x0 or y1 <= y0:
+        return _delta(mask, mask)
+    pts = pts - np.array([x0, y0], np.int32) * (1 << _SHIFT)
+    stamp = np.zeros((y1 - y0, x1 - x0), np.uint8)
     # every pixel whose centre lies within ``radius`` of the stroke's centre line (placed to 1/16 px)
     r = max(int(round(radius * (1 << _SHIFT))), 1 << (_SHIFT - 1))
     if len(pts) > 1:
@@ -116,7 +126,17 @@ def brush(
                       shift=_SHIFT)  # fmt: skip
     for p in pts if len(pts) <= 64 else pts[[0, -1]]:
         cv2.circle(stamp, (int(p[0]), int(p[1])), r, 1, thickness=-1, lineType=cv2.LINE_8, shift=_SHIFT)
-    return _paint_where(mask, stamp.astype(bool), label, only_label)
+    where = stamp.astype(bool)
+    sub = mask[y0:y1, x0:x1]
+    if only_label is not None:
+        where &= sub == _check_label(only_label)
+    new = sub.copy()
+    new[where] = label
+    d = _delta(sub, new)
+    if d.empty:
+        return _delta(mask[:0, :0], mask[:0, :0])
+    by0, by1, bx0, bx1 = d.box
+    return MaskDelta((by0 + y0, by1 + y0, bx0 + x0, bx1 + x0), d.before, d.after)
 
 
 def _paint_where(mask: np.ndarray, where: np.ndarray, label: int, only_label: int | None) -> MaskDelta:
@@ -198,27 +218,40 @@ def resample_labels(mask: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def warp_labels(mask: np.ndarray, matrix: np.ndarray, out_wh: tuple[int, int], *, fill: int = 0) -> np.ndarray:
+def warp_labels(mask: np.ndarray, matrix: np.ndarray, out_wh: tuple[int, int], *, fill: int = 0,
+                window: tuple[int, int, int, int] | None = None) -> np.ndarray:  # fmt: skip
     """A label map carried through a 2×3 affine (source -> output pixels) into an ``out_wh`` image,
     class by class: each class's coverage is warped bilinearly (area-shrunk first when the affine
     shrinks, lightly smoothed when it enlarges), and every pixel takes the class covering most of it.
     Edges come out as smooth as the coverage, never as enlarged pixel blocks. Output pixels the source
-    does not cover get ``fill``. Only the bounding box of the source's footprint is computed."""
+    does not cover get ``fill``. Only the bounding box of the source's footprint is computed.
+
+    ``window`` (x0, y0, x1, y1): read only that part of the source (an editor redrawing the box a stroke
+    touched). Coverage is then prefiltered with a Gaussian instead of the area shrink, which does not
+    depend on where the window starts, so windows drawn side by side agree with one drawn whole; output
+    pixels within a few source pixels of the window's edge are not reliable and should not be kept."""
     m = np.asarray(mask, np.uint8)
-    a = np.asarray(matrix, np.float64).reshape(2, 3)
+    a = np.asarray(matrix, np.float64).reshape(2, 3).copy()
+    if window is not None:
+        sx0, sy0, sx1, sy1 = (int(v) for v in window)
+        sx0, sy0 = max(sx0, 0), max(sy0, 0)
+        sx1, sy1 = min(sx1, m.shape[1]), min(sy1, m.shape[0])
+        m = m[sy0:sy1, sx0:sx1]
+        a[:, 2] += a[:, :2] @ np.array([sx0, sy0], np.float64)
     W, H = int(out_wh[0]), int(out_wh[1])
     h, w = m.shape
     out = np.full((H, W), fill, np.uint8)
+    if h == 0 or w == 0:
+        return out
     corners = np.array([[0, 0, 1], [w, 0, 1], [0, h, 1], [w, h, 1]], np.float64) @ a.T
     x0, y0 = np.floor(corners.min(0)).astype(int) - 1
     x1, y1 = np.ceil(corners.max(0)).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
     if x1 <= x0 or y1 <= y0:
         return out
-    a = a.copy()
     a[:, 2] -= (x0, y0)  # into the footprint's box
     scale = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))
-    shrink = scale < 0.75
+    shrink = scale < 0.75 and window is None
     if shrink:  # area-average the coverage down to about the output's scale first
         sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
         a = a @ np.array([[w / sw, 0, 0], [0, h / sh, 0], [0, 0, 1]])
@@ -227,6 +260,8 @@ def warp_labels(mask: np.ndarray, matrix: np.ndarray, out_wh: tuple[int, int], *
     def warp(cov: np.ndarray) -> np.ndarray:
         if shrink:
             cov = cv2.resize(cov, (sw, sh), interpolation=cv2.INTER_AREA)
+        elif scale < 0.75:  # a window: a shift-invariant prefilter of about the output pixel's size
+            cov = cv2.GaussianBlur(cov, (0, 0), window_sigma(scale), borderType=cv2.BORDER_REPLICATE)
         elif scale > 1.5:
             cov = cv2.GaussianBlur(cov, (0, 0), 0.5)
         return cv2.warpAffine(cov, a, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -239,3 +274,8 @@ def warp_labels(mask: np.ndarray, matrix: np.ndarray, out_wh: tuple[int, int], *
         roi[take], best[take] = c, cov[take]
     roi[best < 0.25] = fill  # outside the source (its coverage fades out there)
     return out
+
+
+def window_sigma(scale: float) -> float:
+    """The Gaussian prefilter (source px) of a windowed :func:`warp_labels` shrinking by ``scale``."""
+    return 0.45 / max(scale, 1e-3)
