@@ -200,19 +200,22 @@ class EditorController(ReferenceEdits, QObject):
         self.status.emit(f"Restored {res.title} with {self.undo_stack.count()} undo steps.{note}")
 
     # --- rendering ------------------------------------------------------------------------------
-    def request_render(self, state=None) -> int:
+    def request_render(self, state=None, *, final: bool = True) -> int:
         """Ask for the state's picture. The same state as the latest request is not rendered twice
-        (e.g. a stroke's release after its last preview), so its result arrives a whole render sooner."""
+        (e.g. a stroke's release after its last preview), so its result arrives a whole render sooner.
+        A preview (``final`` False) under way is given up once a final request waits behind it."""
         if self.doc is None:
             return 0
         state = state or self.doc.state
         last = self._last_request
         if last is not None and last[0] == self.doc.generation and last[2] == self.client.latest_render_id:
             if last[1] is state or last[1].same_as(state):
+                if final:  # the preview asked for it is now the final render
+                    self.client.promote(last[2])
                 return last[2]
         rid = self.client.request_render(
             self.doc.prepared, state, token=self.doc.generation, view_scale=self.view_scale,
-            visible=self.visible_box,
+            visible=self.visible_box, final=final,
         )
         self._last_request = (self.doc.generation, state, rid)
         return rid
@@ -270,7 +273,7 @@ class EditorController(ReferenceEdits, QObject):
             return
         self.preview = mask
         self.previewChanged.emit()
-        self.request_render(self.doc.state.with_mask(mask))
+        self.request_render(self.doc.state.with_mask(mask), final=False)
 
     def cancel_preview(self) -> None:
         if self.preview is not None:

@@ -28,7 +28,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from editor.faults import TRIM_EVERY_S, describe_error, is_gpu_oom, release_free_memory
 from editor.qtcompat import guard_singleton_refcounts
 from engine.labels import RSM_GROUPS
-from engine.session import EngineError
+from engine.session import EngineError, Superseded
 
 guard_singleton_refcounts()
 
@@ -66,6 +66,7 @@ class _Render:
     state: Any
     view_scale: float | None = None
     visible: tuple | None = None  # the photo box on screen (x0, y0, x1, y1)
+    final: bool = True  # False: a preview (a stroke under way), given up once a final render waits
 
 
 @dataclass
@@ -129,6 +130,7 @@ class EngineClient(QObject):
         self._cv = threading.Condition()
         self._jobs: deque[_Job] = deque()
         self._slot: _Render | None = None
+        self.superseded = 0  # previews given up for a final render (worker side counts, UI reads)
         self._stop = False
         self._next_id = 0
         self.latest_render_id = 0
@@ -172,10 +174,12 @@ class EngineClient(QObject):
         return self._next_id
 
     def request_render(self, prepared, state, token: Any = None, view_scale: float | None = None,
-                       visible: tuple | None = None) -> int:  # fmt: skip
+                       visible: tuple | None = None, final: bool = True) -> int:  # fmt: skip
         """Queue a render (its photo-space view at ``view_scale``, the part ``visible`` on screen
-        first); replaces a pending one that has not started. Returns the request id."""
-        item = _Render(self._new_id(), token, prepared, state, view_scale, visible)
+        first); replaces a pending one that has not started. A preview (``final`` False) under way is
+        given up between its stages once a final render waits behind it, so a stroke's release does
+        not wait for the last preview to finish. Returns the request id."""
+        item = _Render(self._new_id(), token, prepared, state, view_scale, visible, final)
         self.latest_render_id = item.id
         self._outstanding.add(item.id)
         if self.synchronous:
@@ -187,6 +191,13 @@ class EngineClient(QObject):
         if old is not None:
             self._outstanding.discard(old.id)
         return item.id
+
+    def promote(self, rid: int) -> None:
+        """The pending preview ``rid`` (if it has not started) becomes a final render: the preview under
+        way gives up for it."""
+        with self._cv:
+            if self._slot is not None and self._slot.id == rid:
+                self._slot.final = True
 
     def submit(
         self,
@@ -321,13 +332,21 @@ class EngineClient(QObject):
             render_view = getattr(self.engine, "render_view", None)
             if render_view is None:  # an engine without a photo-space view
                 return self.engine.render(self._adopt(item.prepared), item.state)
-            if item.view_scale is None and item.visible is None:
+            if item.view_scale is None and item.visible is None and item.final:
                 return render_view(self._adopt(item.prepared), item.state)
-            return render_view(self._adopt(item.prepared), item.state, item.view_scale, item.visible)
+            if item.final or self.synchronous or "stop" not in inspect.signature(render_view).parameters:
+                return render_view(self._adopt(item.prepared), item.state, item.view_scale, item.visible)
+            return render_view(self._adopt(item.prepared), item.state, item.view_scale, item.visible,
+                               stop=self._final_waiting)  # fmt: skip
         args = tuple(self._adopt(a) for a in item.args)
         for a in args:
             self._ensure_refs(a)
         return item.fn(self.engine, *args)
+
+    def _final_waiting(self) -> bool:
+        """Worker side: a final render is waiting in the slot (the preview under way may give up)."""
+        slot = self._slot
+        return slot is not None and slot.final
 
     def _execute(self, item):
         t0 = time.perf_counter()
@@ -350,6 +369,8 @@ class EngineClient(QObject):
                     raise
                 value = self._run_item(item)  # once more, on the CPU
             return (tag, item, value, time.perf_counter() - t0)
+        except Superseded:
+            return ("superseded", item, None, time.perf_counter() - t0)
         except BaseException as e:  # noqa: BLE001
             if isinstance(e, MemoryError):
                 gc.collect()
@@ -385,6 +406,9 @@ class EngineClient(QObject):
             return
         _, item, value, secs = msg
         self._outstanding.discard(item.id)
+        if tag == "superseded":
+            self.superseded += 1
+            return
         if isinstance(item, _Render):
             if tag == "render":
                 crop, view = (value.crop, value.view) if hasattr(value, "crop") else (value, None)

@@ -225,11 +225,19 @@ class FaceEngine:
         return self.renderer.compose_full(prep, state, crop_result)
 
     def render_view(self, prep: PreparedImage, state: EditState, scale: float | None = None,
-                    visible=None) -> ViewRender:  # fmt: skip
+                    visible=None, stop=None) -> ViewRender:  # fmt: skip
         """The crop result and the change of the photo-space view since the last call for this image
         (:meth:`engine.rendering.Renderer.view`, at ``scale``, None: the finest; ``visible``: the photo
-        box on screen, composed first): what the editor shows."""
-        return ViewRender(self.render(prep, state), self.renderer.view(prep, state, scale, visible))
+        box on screen, composed first): what the editor shows. ``stop()``, asked between the stages
+        (generator, reshape plan, composite, view), True: give up with
+        :class:`engine.errors.Superseded` (the view is left as it was)."""
+        self.renderer.stop = stop
+        try:
+            crop = self.render(prep, state)
+            self.renderer.checkpoint()
+            return ViewRender(crop, self.renderer.view(prep, state, scale, visible))
+        finally:
+            self.renderer.stop = None
 
     def is_unedited(self, prep: PreparedImage, state: EditState) -> bool:
         return self.renderer.is_unedited(prep, state)

@@ -32,6 +32,7 @@ from engine import composite, detail, photospace, reshape, workmask
 from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import NUM_CLASSES
 from engine.networks import Networks, image_tensor, mask_tensor, to_uint8
+from engine.errors import Superseded
 from engine.prepared import LRU, EngineError, PreparedImage, ReferenceStore
 from engine.state import EditState, FreeRegion
 from engine.styles import StyleResolver, is_noop
@@ -62,6 +63,12 @@ class Renderer:
         self.autocast = autocast
         self._msca: LRU[torch.Tensor] = LRU(MSCA_FEATURES)
         self._plans: LRU[reshape.ReshapePlan] = LRU(4)
+        self.stop = None  # set for one render: stop() True -> give up at the next checkpoint
+
+    def checkpoint(self) -> None:
+        """Raise :class:`engine.errors.Superseded` when the render under way is no longer wanted."""
+        if self.stop is not None and self.stop():
+            raise Superseded("a newer render is waiting")
 
     # --- the working grid -------------------------------------------------------------------------
     def model_state(self, prep: PreparedImage, state: EditState) -> EditState:
@@ -231,9 +238,11 @@ class Renderer:
         if state.composite == "moved" and reshaped.any():
             return self._moved_result(prep, state, segments)
         styled = self.styled_region(prep, state) & ~reshaped
+        gen = self.generate(prep, state)
+        self.checkpoint()
         return detail.detail_composite(
             prep.crop,
-            self.generate(prep, state),
+            gen,
             detail_region=styled,
             reshape_region=reshaped,
             segments=segments,
@@ -247,7 +256,9 @@ class Renderer:
         changes composited on top; the change is relative to the moved crop, and carries the move
         (``flow``) so that the photo is moved at its own resolution."""
         gen = self.generate(prep, state)
+        self.checkpoint()
         plan = self.plan(prep, state)
+        self.checkpoint()
         moved = reshape.warp_image(prep.crop, plan.flow)
         shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
                                               moved=moved)  # fmt: skip

@@ -112,3 +112,57 @@ def test_synchronous_mode_answers_before_returning():
     c.renderReady.connect(got.append)
     rid = c.request_render(None, 4)
     assert got and got[0].id == rid and c.idle and not c.busy
+
+
+class StagedEngine:
+    """A photo-space engine whose render takes stages; between them it asks ``stop()`` as the real one."""
+
+    device_label = "test device"
+
+    def __init__(self):
+        self.started = threading.Event()
+        self.finished: list[int] = []
+        self.given_up: list[int] = []
+
+    def render_view(self, prepared, state, scale=None, visible=None, stop=None):
+        from engine.session import Superseded
+
+        self.started.set()
+        for _ in range(200):  # up to 2 s of stages
+            threading.Event().wait(0.01)
+            if stop is not None and stop():
+                self.given_up.append(state)
+                raise Superseded("newer")
+            if state != "slow":
+                break
+        self.finished.append(state)
+        return np.full((4, 4, 3), 7, np.uint8)
+
+
+def test_a_preview_under_way_gives_up_for_a_final_render_but_not_for_another_preview(qtbot):
+    eng = StagedEngine()
+    c = EngineClient(lambda: eng)
+    c.start()
+    qtbot.waitUntil(lambda: c.engine is not None)
+    got = []
+    c.renderReady.connect(got.append)
+    try:
+        c.request_render(None, "slow", final=False)
+        assert eng.started.wait(5)
+        c.request_render(None, "next preview", final=False)  # a preview waits: the slow one goes on
+        threading.Event().wait(0.1)
+        assert eng.given_up == []
+        final = c.request_render(None, "final")
+        qtbot.waitUntil(lambda: c.idle, timeout=5000)
+        assert eng.given_up == ["slow"] and eng.finished == ["final"] and c.superseded == 1
+        assert [r.id for r in got] == [final], "the given-up preview reports nothing"
+        # a pending preview promoted to final (a stroke's release on its last preview's mask)
+        eng.started.clear()
+        c.request_render(None, "slow", final=False)
+        assert eng.started.wait(5)
+        rid = c.request_render(None, "last preview", final=False)
+        c.promote(rid)
+        qtbot.waitUntil(lambda: c.idle, timeout=5000)
+        assert eng.given_up == ["slow", "slow"] and eng.finished[-1] == "last preview"
+    finally:
+        c.shutdown()

@@ -138,7 +138,7 @@ def test_the_overlay_redrawn_stroke_by_stroke_matches_one_drawn_whole():
 
     mask = face_layout(256)
     m = np.array([[0.09, 0.0, -40.0], [0.0, 0.09, -60.0]])  # photo -> mask: 11 photo px per mask px
-    for scale in (0.125, 0.7):  # fitted (shrinking the mask) and zoomed in (enlarging it)
+    for scale in (0.03, 0.125, 0.7):  # fitted (shrinking the mask), zoomed in (enlarging it)
         frame = PhotoFrame((3000, 4000), m, 256, scale)
         live, work = PhotoOverlay(frame), mask.copy()
         live.update(work)

@@ -102,3 +102,21 @@ def test_an_export_edge_lands_where_it_was_painted_finer_than_the_crop(engine, p
     moved = np.diff(edges)
     assert abs(moved[0] - 2 * px) < 2.0, f"a 2 px (working grid) move moved the edge {moved[0]:.1f} photo px"
     assert abs(moved[1] - 3 * px) < 2.0, f"a 3 px move moved the edge {moved[1]:.1f} photo px"
+
+
+def test_a_render_given_up_part_way_leaves_the_view_as_it_was(engine, photo):
+    from engine.session import Superseded
+
+    s = _session(engine, photo)
+    prep = s.prepared
+    eng = s.engine
+    eng.render_view(prep, s.state, 0.25)
+    s.paint_brush([(20, 30), (40, 34)], 3, HAIR)
+    with pytest.raises(Superseded):
+        eng.render_view(prep, s.state, 0.25, stop=lambda: True)
+    got = eng.render_view(prep, s.state, 0.25)  # asked again: the whole change arrives
+    fresh = _session(engine, photo)
+    fresh.paint_brush([(20, 30), (40, 34)], 3, HAIR)
+    want = fresh.engine.render_view(fresh.prepared, fresh.state, 0.25)
+    assert got.view is not None and got.view.box == want.view.box
+    assert np.array_equal(got.view.rgb, want.view.rgb)
