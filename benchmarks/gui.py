@@ -108,6 +108,7 @@ def gui_bench(argv=None, photo=None, **kw) -> dict:
             },
             "mouse_move_ms_median": round(statistics.median(move_ms), 3),
             "mouse_move_ms_max": round(max(move_ms), 3),
+            "previews_given_up": client.superseded,
             "render_ms_median": round(statistics.median(render_ms), 1) if render_ms else None,
             "strokes": strokes,
             "resolution": h.R,

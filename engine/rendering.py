@@ -94,7 +94,9 @@ class Renderer:
         if state.mask.shape == res.new_alpha.shape:
             return res
         coarse = np.asarray(res.new_alpha) >= 0.999
-        new = workmask.fine_edges(coarse, state.mask != prep.work_mask) if coarse.any() else None
+        new = None
+        if coarse.any():
+            new = workmask.fine_edges(coarse, state.mask, prep.work_mask, self.model_state(prep, state).mask)
         styled = None
         if res.styled is not None:
             styled = self.styled_region(prep, state)

@@ -87,15 +87,21 @@ def _area_vote(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def fine_edges(coarse: np.ndarray, fine_changed: np.ndarray) -> np.ndarray:
-    """An R×R region of new content (bool) refined on the working grid: the working pixels that were
-    painted, within one crop pixel of the coarse region. (Painted pixels far from any new content have
-    nothing generated for them; blocks the coarse region took whole but the stroke only grazed keep
-    the photo in their unpainted part.)"""
-    R, W = coarse.shape[0], fine_changed.shape[0]
+def fine_edges(coarse: np.ndarray, work: np.ndarray, parsed_work: np.ndarray, model: np.ndarray) -> np.ndarray:
+    """An R×R region of new content (bool) carried onto the working grid (bool W×W).
+
+    Its edge is the coarse region's, enlarged as a smooth curve, except where the working mask says
+    better: a working pixel whose class differs from its block's class on the networks' grid (``model``)
+    is new content if it was painted and touches the region, and is not if it was not painted (the
+    stroke's edge runs through the block). So an edge the user painted lands where it was painted, and
+    an edge the networks' grid made (new hair meeting old hair) stays a smooth curve, never blocks."""
+    R, W = coarse.shape[0], work.shape[0]
     k = W // R
-    near = cv2.dilate(np.asarray(coarse, np.uint8), np.ones((3, 3), np.uint8)) > 0
-    near = np.repeat(np.repeat(near, k, axis=0), k, axis=1)
-    inner = cv2.erode(np.asarray(coarse, np.uint8), np.ones((3, 3), np.uint8)) > 0
-    inner = np.repeat(np.repeat(inner, k, axis=0), k, axis=1)
-    return (np.asarray(fine_changed, bool) & near) | inner
+    region = np.asarray(coarse, bool)
+    smooth = resample_labels(region.astype(np.uint8), W) > 0
+    block_class = np.repeat(np.repeat(np.asarray(model, np.uint8), k, axis=0), k, axis=1)
+    off = work != block_class  # the painted detail the networks' grid could not hold
+    painted = work != parsed_work
+    near = np.repeat(np.repeat(cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0, k, axis=0),
+                     k, axis=1)  # fmt: skip
+    return (smooth & ~(off & ~painted)) | (off & painted & near)

@@ -82,7 +82,8 @@ def main(argv=None) -> int:
         export("export_recolour")
         # paint the hair longer on the image's left, down past the ear
         ctl.select_region(hair)
-        h.win.toolbar.size.setValue(max(2, R // 16))
+        crop_px = ctl.doc.photo_px * ctl.doc.prepared.work_scale  # photo px per crop px
+        h.win.toolbar.size.setValue(max(2, round(ctl.doc.prepared.parsed_mask.shape[0] / 16 * crop_px)))
         m = ctl.doc.state.mask == hair
         ys, xs = np.nonzero(m)
         x = float(np.percentile(xs, 5)) + 1

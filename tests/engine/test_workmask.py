@@ -120,3 +120,24 @@ def test_a_render_given_up_part_way_leaves_the_view_as_it_was(engine, photo):
     want = fresh.engine.render_view(fresh.prepared, fresh.state, 0.25)
     assert got.view is not None and got.view.box == want.view.box
     assert np.array_equal(got.view.rgb, want.view.rgb)
+
+
+def test_an_edge_the_networks_grid_made_is_a_curve_on_the_working_grid():
+    # new content whose edge nobody painted (new hair meeting old hair): a shallow diagonal on the R
+    # grid, whose steps are whole crop pixels, becomes a curve stepping by working pixels
+    k, n = 4, 64
+    yy, xx = np.mgrid[:n, :n]
+    coarse = xx > 20 + 0.3 * yy
+    hair = np.full((n, n), HAIR, np.uint8)
+    work = np.full((k * n, k * n), HAIR, np.uint8)
+    fine = workmask.fine_edges(coarse, work, work, hair)
+    edge = np.array([np.argmax(fine[y]) for y in range(40, 200)], float)
+    assert np.abs(np.diff(edge)).max() <= 2, "block steps along an edge nobody painted"
+    # and a painted edge inside a block is followed: three quarters of a column of blocks painted hat
+    # (the networks' grid turned those blocks hat); the unpainted quarter keeps the photo
+    work2 = work.copy()
+    work2[80:120, 40:43] = HAT
+    model = hair.copy()
+    model[20:30, 10] = HAT
+    fine2 = workmask.fine_edges(coarse | (model == HAT), work2, work, model)
+    assert fine2[84:116, 40:43].all() and not fine2[84:116, 43].any(), "the stroke's edge inside the block"
