@@ -29,10 +29,10 @@ import numpy as np
 import torch
 
 from engine import composite, detail, photospace, reshape, workmask
+from engine.errors import Superseded
 from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import NUM_CLASSES
 from engine.networks import Networks, image_tensor, mask_tensor, to_uint8
-from engine.errors import Superseded
 from engine.prepared import LRU, EngineError, PreparedImage, ReferenceStore
 from engine.state import EditState, FreeRegion
 from engine.styles import StyleResolver, is_noop

@@ -15,8 +15,8 @@ import numpy as np
 
 from engine import edits, maskops
 from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
-from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.errors import Superseded
+from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.history import History, op_between
 from engine.imageio import ImageError, save_image, save_mask
 from engine.photospace import ViewRender, ViewUpdate, display_matrix, view_scale
