@@ -93,6 +93,9 @@ class DetailResult:
     # the same regions on the working grid (engine.workmask, W = k·R), where the state was painted there:
     work_new: np.ndarray | None = None  # bool [W,W]: new content (refines new_alpha >= 1)
     work_styled: np.ndarray | None = None  # bool [W,W]: refines ``styled``
+    # float32 [R,R] in [0, 1]: where new content meets pixels of its own class (new hair beside old hair),
+    # which have no edge in the photo to keep: the paste blends softly there instead of cutting
+    soft_seam: np.ndarray | None = None
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -68,6 +68,8 @@ EDGE_PX = 1.5
 #: Smoothing (crop px) of a region's coverage before it is enlarged: it turns the crop's pixel steps
 #: into curves. (Parts thinner than 3 crop px are carried bilinearly instead, see `edge_weight`.)
 EDGE_SIGMA = 0.8
+#: Blur (crop px) of the new content's weight where it meets pixels of its own class.
+SOFT_SEAM_SIGMA = 1.2
 #: Fraction of the crop's side over which every weight fades out at the crop's border.
 BORDER_FRAC = 1.0 / 32.0
 #: A style weight below this is 0 (the guided filter's far tails).
@@ -185,6 +187,7 @@ class _Pieces:
     base_crop: np.ndarray | None = None  # the crop moved by the flow
     work_new: np.ndarray | None = None  # ``reshaped`` on the working grid (finer edges)
     work_styled: np.ndarray | None = None  # ``styled`` on the working grid
+    soft_seam: np.ndarray | None = None  # where new content meets its own class: a soft blend
     sources: dict = field(default_factory=dict)  # edge-weight source maps, made on first use
 
 
@@ -211,6 +214,7 @@ def _pieces(res: DetailResult) -> _Pieces:
         None if res.base_crop is None else np.asarray(res.base_crop),
         None if res.work_new is None else np.asarray(res.work_new, bool),
         None if res.work_styled is None else np.asarray(res.work_styled, bool),
+        None if res.soft_seam is None else np.asarray(res.soft_seam, np.float32) * ramp,
     )
 
 
@@ -291,6 +295,13 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
         src = cv2.remap(photo, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         moved_px = np.abs(flow).max(-1) > 0.05  # as the plan's reach: 0.05 crop px
     a = _region_weight(pieces, "reshaped", to_roi, dsize) * ramp if pieces.reshaped.any() else None
+    if a is not None and pieces.soft_seam is not None:
+        # new content beside its own class (new hair meeting old hair) has no edge to keep: blended
+        # over a couple of crop pixels there, so the crop's pixel grid never shows as a cut
+        if "soft" not in pieces.sources:
+            pieces.sources["soft"] = cv2.GaussianBlur(pieces.reshaped.astype(np.float32), (0, 0), SOFT_SEAM_SIGMA)
+        z = warp(pieces.soft_seam)
+        a = a + z * (np.clip(warp(pieces.sources["soft"]), 0.0, 1.0) * ramp - a)
     change = warp(pieces.delta_out) * ramp[:, :, None]
     sel = reach > 0
     if pieces.flow is not None:
@@ -406,7 +417,8 @@ class ViewRender:
     view: ViewUpdate | None
 
 
-_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled", "flow", "work_new", "work_styled")
+_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled", "flow", "soft_seam", "work_new",
+           "work_styled")
 
 
 class ViewCompositor:

@@ -91,12 +91,14 @@ class Renderer:
     def _refined(self, prep: PreparedImage, state: EditState, res: detail.DetailResult) -> detail.DetailResult:
         """``res`` (made on the R grid) with its new-content and styled regions refined on the working
         grid of ``state``, so the paste follows the edges where they were painted."""
+        coarse = np.asarray(res.new_alpha) >= 0.999
+        model = self.model_state(prep, state).mask
+        res = replace(res, soft_seam=_soft_seam(coarse, model))
         if state.mask.shape == res.new_alpha.shape:
             return res
-        coarse = np.asarray(res.new_alpha) >= 0.999
         new = None
         if coarse.any():
-            new = workmask.fine_edges(coarse, state.mask, prep.work_mask, self.model_state(prep, state).mask)
+            new = workmask.fine_edges(coarse, state.mask, prep.work_mask, model)
         styled = None
         if res.styled is not None:
             styled = self.styled_region(prep, state)
@@ -358,6 +360,23 @@ class Renderer:
             visible = tuple(int(np.floor(v * scale)) if i < 2 else int(np.ceil(v * scale)) + 1
                             for i, v in enumerate(visible))  # fmt: skip
         return comp.update(res, visible=visible)
+
+
+def _soft_seam(new: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Where the new-content region ``new`` meets pixels of the same class outside it (within 2 px on
+    either side), smoothed: float32 in [0, 1], None when nowhere."""
+    if not new.any():
+        return None
+    k = np.ones((5, 5), np.uint8)
+    zone = np.zeros(new.shape, bool)
+    for c in np.unique(mask[new]):
+        same = mask == c
+        inside, outside = new & same, ~new & same
+        if outside.any():
+            zone |= (cv2.dilate(inside.astype(np.uint8), k) > 0) & (cv2.dilate(outside.astype(np.uint8), k) > 0)
+    if not zone.any():
+        return None
+    return np.clip(cv2.GaussianBlur(zone.astype(np.float32), (0, 0), 1.0) * 1.5, 0.0, 1.0)
 
 
 def _shrink_region(region: np.ndarray, size: int) -> np.ndarray:

@@ -148,3 +148,35 @@ def test_the_view_matches_the_export_and_recomposes_only_what_changed(session, p
     off = np.abs(second.rgb.astype(int) - full[by0:by1, bx0:bx1]).max()
     assert off <= 2, f"the view is {off} levels off the export"
     assert comp.update(eng.renderer.detail_result(prep, session.state)) is None
+
+
+def _ramp_width(row: np.ndarray) -> float:
+    lo, hi = row.min(), row.max()
+    t = (row - lo) / max(hi - lo, 1e-6)
+    return float(np.count_nonzero((t > 0.1) & (t < 0.9)))
+
+
+def test_new_content_beside_its_own_class_is_blended_not_cut():
+    from engine.rendering import _soft_seam
+
+    big = np.full((PHOTO, PHOTO, 3), 120, np.uint8)
+    al = manual_alignment(big, (PHOTO / 2, PHOTO / 2), PHOTO, S)
+    region = np.zeros((S, S), bool)
+    region[:, 20:40] = True  # new hair; hair continues to its left (old hair), skin to its right
+    mask = np.full((S, S), INDEX["skin"], np.uint8)
+    mask[:, :40] = HAIR
+    seam = _soft_seam(region, mask)
+    assert seam[32, 18:22].min() > 0.5 and seam[32, 38:42].max() == 0, "only the hair-to-hair side is soft"
+    delta = np.zeros((S, S, 3), np.float32)
+    delta[region] = (30.0, 0.0, 0.0)
+    zero = np.zeros((S, S), np.float32)
+    widths = {}
+    for name, soft in (("cut", None), ("soft", seam)):
+        res = DetailResult(al.crop, delta, region.astype(np.float32), region.astype(np.float32), delta * 0,
+                           zero > 0, soft_seam=soft)  # fmt: skip
+        L = rgb_to_lab(paste_change(big, al.crop, res, al.matrix, grain=False))[..., 0]
+        row = L[320]
+        widths[name] = (_ramp_width(row[120:300]), _ramp_width(row[300:480]))
+    assert widths["cut"][0] <= 4 and widths["cut"][1] <= 4
+    assert widths["soft"][0] >= 12, f"the hair-to-hair seam ramps over {widths['soft'][0]} px only"
+    assert widths["soft"][1] <= 4, "the edge against the skin stays sharp"
