@@ -27,7 +27,7 @@ class ExportDialog(QDialog):
         self.edit = QLineEdit(str(suggested))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
-        self.mask = QCheckBox("Also save the mask (8-bit PNG of region ids, …_mask.png)")
+        self.mask = QCheckBox("Also save the mask (8-bit PNG of region ids at the photo's size, …_mask.png)")
         self.session = QCheckBox("Also save the session (re-open later to keep editing, ….json)")
         row = QHBoxLayout()
         row.addWidget(self.edit, 1)

@@ -353,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--bundle")
     e.add_argument("--script", metavar="EDITS.json")
     e.add_argument("--batch", action="store_true", help="PHOTO and -o are folders")
-    e.add_argument("--save-mask", metavar="MASK.png")
+    e.add_argument("--save-mask", metavar="MASK.png", help="also write the edited mask (the photo's frame)")
     e.add_argument("--save-session", metavar="SESSION.json")
     e.add_argument("--no-align", action="store_true", help="use the whole image instead of a face crop")
     e.add_argument("--crop", metavar="X,Y,SIZE", help="place the crop by hand: centre and side in photo pixels")

@@ -219,12 +219,13 @@ class EditSession:
         return self.engine.compose_full(self.prepared, self.state)
 
     def export(self, path, *, mask_path=None, session_path=None, quality: int = 95) -> None:
-        """Write the full-size photo (atomic), and optionally the mask PNG and a session file."""
+        """Write the full-size photo (atomic), and optionally the mask PNG (in the photo's frame: the
+        exported photo's width and height, as ``facepaint parse`` writes it) and a session file."""
         full = self.render_full()
         try:
             save_image(path, full, quality=quality)
             if mask_path:
-                save_mask(mask_path, self.state.mask)
+                save_mask(mask_path, self.prepared.mask_in_photo(self.state.mask))
         except ImageError as e:
             raise EngineError(str(e)) from None
         if session_path:

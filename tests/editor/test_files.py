@@ -30,7 +30,8 @@ def test_export_matches_the_session_render_at_full_size(opened, qtbot, tmp_path,
     qtbot.waitUntil(lambda: bool(done), timeout=20000)
     exported = load_image(out).rgb
     assert exported.shape == (80, 72, 3), "export is at the photo's full size"
-    assert np.array_equal(load_mask(mask), ctl.doc.state.mask)
+    assert np.array_equal(load_mask(mask), ctl.doc.prepared.mask_in_photo(ctl.doc.state.mask)), "in the photo's frame"
+    assert load_mask(mask).shape == exported.shape[:2]
     engine = make_factory()()
     prep, state = read_session_file(sess, engine)
     assert state.same_as(ctl.doc.state)
