@@ -170,6 +170,14 @@ def _coord_noise(x0: int, y0: int, shape: tuple[int, int], seed: int) -> np.ndar
     return tile[ys, xs]
 
 
+def _any_channel(x: np.ndarray) -> np.ndarray:
+    """``x.any(axis=-1)`` for a few channels, without numpy's slow reduction over a short last axis."""
+    out = x[..., 0].copy()
+    for c in range(1, x.shape[-1]):
+        out |= x[..., c]
+    return out
+
+
 # ---------------------------------------------------------------------------------------- the paste
 @dataclass
 class _Pieces:
@@ -293,7 +301,7 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
         gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         mx, my = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
         src = cv2.remap(photo, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-        moved_px = np.abs(flow).max(-1) > 0.05  # as the plan's reach: 0.05 crop px
+        moved_px = _any_channel(np.abs(flow) > 0.05)  # as the plan's reach: 0.05 crop px
     a = _region_weight(pieces, "reshaped", to_roi, dsize) * ramp if pieces.reshaped.any() else None
     if a is not None and pieces.soft_seam is not None:
         # new content beside its own class (new hair meeting old hair) has no edge to keep: blended
@@ -337,7 +345,7 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
                     yy, xx = np.nonzero(sel)
                     noise = _coord_noise(x0, y0, sel.shape, seed)[yy, xx]
                     new += av * noise * np.asarray(grain_sigma, np.float32)
-        moved = np.any(new != P, axis=1)
+        moved = _any_channel(new != P)
         vals = patch[sel]
         vals[moved] = np.rint(lab_to_rgb(new[moved])).clip(0, 255).astype(np.uint8)
         patch[sel] = vals
@@ -496,7 +504,7 @@ class ViewCompositor:
                 tol = 0.05 if name == "flow" else VIEW_TOLERANCE if v.ndim == 3 else 0.01
                 d = np.abs(v - old) > tol
                 d |= (v != 0) != (old != 0)  # reaching a pixel, or leaving it, always counts
-            diff |= d.any(axis=-1) if d.ndim == 3 else d
+            diff |= _any_channel(d) if d.ndim == 3 else d
         return diff
 
     def _remember(self, new: dict[str, np.ndarray], where: np.ndarray) -> None:

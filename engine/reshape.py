@@ -177,7 +177,7 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
     synth = cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_OPEN, k3) > 0
     synth = (cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_CLOSE, k3) > 0) & near
     synth |= overlay
-    moving = np.abs(flow).max(-1) > 0.05
+    moving = (np.abs(flow[..., 0]) > 0.05) | (np.abs(flow[..., 1]) > 0.05)
     flow[~moving] = 0.0  # a smooth field: below 0.05 px the step to 0 does not show
     return ReshapePlan(flow, synth, moving | synth, mm)
 
