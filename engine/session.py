@@ -165,7 +165,11 @@ class EditSession:
         return self.apply(edits.rectangle(self.state, x0, y0, x1, y1, label), "Rectangle")
 
     def set_mask(self, mask: np.ndarray):
-        return self.apply(edits.set_mask(self.state, mask), "Replace mask")
+        """Replace the mask: a label map on the working grid, or on the networks' (enlarged smoothly)."""
+        m = np.asarray(mask)
+        if self.prepared.work_scale > 1 and m.shape == self.prepared.parsed_mask.shape:
+            m = self.prepared.mask_in_crop(m)[0]
+        return self.apply(edits.set_mask(self.state, m), "Replace mask")
 
     # --- style edits ----------------------------------------------------------------------------
     def add_reference(self, photo, *, align: bool = True) -> str:
