@@ -88,6 +88,21 @@ def _nearest(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([ys[idx], xs[idx]], axis=-1), dist
 
 
+def _in_sight(pairs: np.ndarray, qy: np.ndarray, qx: np.ndarray, region: np.ndarray, steps: int = 8) -> np.ndarray:
+    """Of the ``pairs`` pixels p (bool map), those whose straight segment to (qy, qx)[p] stays inside
+    ``region`` (sampled at ``steps`` points)."""
+    out = np.zeros(pairs.shape, bool)
+    py, px = np.nonzero(pairs)
+    if not len(py):
+        return out
+    ty, tx = qy[py, px], qx[py, px]
+    t = np.linspace(0.0, 1.0, steps)[None, :]
+    sy = np.rint(py[:, None] + (ty - py)[:, None] * t).astype(np.int64)
+    sx = np.rint(px[:, None] + (tx - px)[:, None] * t).astype(np.int64)
+    out[py, px] = region[sy, sx].all(axis=1)
+    return out
+
+
 def _membrane(values: np.ndarray, fixed: np.ndarray, iters: int, sigma: float) -> np.ndarray:
     """Smooth interpolation of ``values`` (H×W×2) held at ``fixed`` pixels, coarse to fine."""
     h, w = fixed.shape
@@ -146,6 +161,9 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
         q, dist = _nearest(edge)
         qy, qx = q[..., 0], q[..., 1]
         ok = bn & (dist <= mm)
+        # a pair must see its partner through the class (old or new): new lip above the upper lip is
+        # not the lower lip's edge moved across the mouth
+        ok &= _in_sight(ok, qy, qx, was | (new == c))
         values[ok, 0] = (qx - xx)[ok]
         values[ok, 1] = (qy - yy)[ok]
         fixed |= ok
