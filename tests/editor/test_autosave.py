@@ -254,9 +254,22 @@ def _crash_copy(win) -> object:
 
 
 def test_restore_brings_back_state_and_history(opened, qtbot, ref_photo, make_factory, settings):
+    _check_restore(opened, qtbot, ref_photo, make_factory, settings)
+
+
+def test_restore_on_a_working_grid_finer_than_the_crop(window, qtbot, ref_photo, make_factory, settings, tmp_path):
+    from tests.editor.conftest import write_photo
+
+    window.open_path(write_photo(tmp_path / "photo.png", 400, 400, seed=5))
+    qtbot.waitUntil(lambda: window.ctl.doc is not None, timeout=20000)
+    wait_idle(qtbot, window)
+    assert window.ctl.doc.prepared.work_scale > 1
+    _check_restore(window, qtbot, ref_photo, make_factory, settings)
+
+
+def _check_restore(win, qtbot, ref_photo, make_factory, settings):
     from editor.app import create_window
 
-    win = opened
     _edit(win, qtbot, ref_photo)
     orphan = _crash_copy(win)
     expected, count, index = win.ctl.doc.state, win.ctl.undo_stack.count(), win.ctl.undo_stack.index()
