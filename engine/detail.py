@@ -96,6 +96,9 @@ class DetailResult:
     # float32 [R,R] in [0, 1]: where new content meets pixels of its own class (new hair beside old hair),
     # which have no edge in the photo to keep: the paste blends softly there instead of cutting
     soft_seam: np.ndarray | None = None
+    # float32 [R,R,2] (dx, dy crop px, NaN where none): where each synthesised pixel's texture comes from
+    # in the photo (engine.reshape); the paste copies the photo's detail finer than the crop from there
+    texture_offset: np.ndarray | None = None
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -68,6 +68,9 @@ EDGE_PX = 1.5
 #: Smoothing (crop px) of a region's coverage before it is enlarged: it turns the crop's pixel steps
 #: into curves. (Parts thinner than 3 crop px are carried bilinearly instead, see `edge_weight`.)
 EDGE_SIGMA = 0.8
+#: Synthesised content copies the photo's detail finer than this (target px, a Gaussian's σ) from where its
+#: texture came; coarser detail comes from the crop (and grain).
+FINE_DETAIL_SIGMA = 1.5
 #: Blur (crop px) of the new content's weight where it meets pixels of its own class.
 SOFT_SEAM_SIGMA = 1.2
 #: Fraction of the crop's side over which every weight fades out at the crop's border.
@@ -196,6 +199,7 @@ class _Pieces:
     work_new: np.ndarray | None = None  # ``reshaped`` on the working grid (finer edges)
     work_styled: np.ndarray | None = None  # ``styled`` on the working grid
     soft_seam: np.ndarray | None = None  # where new content meets its own class: a soft blend
+    texture: np.ndarray | None = None  # crop px (dx, dy), NaN where none: where new content's detail is from
     sources: dict = field(default_factory=dict)  # edge-weight source maps, made on first use
 
 
@@ -223,7 +227,35 @@ def _pieces(res: DetailResult) -> _Pieces:
         None if res.work_new is None else np.asarray(res.work_new, bool),
         None if res.work_styled is None else np.asarray(res.work_styled, bool),
         None if res.soft_seam is None else np.asarray(res.soft_seam, np.float32) * ramp,
+        None if res.texture_offset is None else np.asarray(res.texture_offset, np.float32),
     )
+
+
+class _PhotoDetail:
+    """The photo's fine detail (Lab minus its Gaussian blur of σ = ``FINE_DETAIL_SIGMA``, or half a crop
+    pixel when that is less), computed on demand over the part of the photo asked for, and kept."""
+
+    def __init__(self, photo: np.ndarray, target_per_crop_px: float):
+        self.photo = photo
+        self.sigma = min(0.5 * float(target_per_crop_px), FINE_DETAIL_SIGMA)
+        self.box: tuple[int, int, int, int] | None = None
+        self.hp: np.ndarray | None = None
+
+    def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        H, W = self.photo.shape[:2]
+        pad = int(np.ceil(3 * self.sigma)) + 1
+        need = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        b = self.box
+        if b is None or need[0] < b[0] or need[1] < b[1] or need[2] > b[2] or need[3] > b[3]:
+            if b is not None:  # grow to cover both, so a view's boxes do not recompute it each time
+                need = (min(need[0], b[0]), min(need[1], b[1]), max(need[2], b[2]), max(need[3], b[3]))
+            x0, y0 = max(0, need[0] - pad), max(0, need[1] - pad)
+            x1, y1 = min(W, need[2] + pad), min(H, need[3] + pad)
+            lab = rgb_to_lab(np.ascontiguousarray(self.photo[y0:y1, x0:x1]))
+            self.hp = lab - cv2.GaussianBlur(lab, (0, 0), self.sigma, borderType=cv2.BORDER_REFLECT)
+            self.box = (x0, y0, x1, y1)
+        x0, y0 = self.box[:2]
+        return self.hp[ys - y0, xs - x0]
 
 
 def _region_weight(pieces: _Pieces, name: str, to_target: np.ndarray, dsize) -> np.ndarray:
@@ -267,7 +299,7 @@ def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) 
     return _robust_std(rgb_to_lab(roi[ring]) - rgb_to_lab(up[ring]))
 
 
-def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
+def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detail: _PhotoDetail | None = None):
     """(x0, y0, x1, y1, patch uint8, changed bool) of the target box ``box`` (or the change's whole
     footprint); None when the change does not reach the target."""
     ys, xs = np.nonzero(pieces.reach > 0)
@@ -341,9 +373,22 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed):
                 resid = np.zeros_like(P)
                 resid[touched] = P[touched] - rgb_to_lab(up[touched])
                 new -= av * resid
+                copied = np.zeros(len(P), bool)
+                if pieces.texture is not None and detail is not None and scale > 1.25:
+                    # synthesised content takes the photo's own fine detail from where its texture came
+                    off = cv2.warpAffine(pieces.texture, to_roi, dsize, flags=cv2.INTER_NEAREST,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan, np.nan))[sel]
+                    copied = touched & np.isfinite(off[:, 0])
+                    if copied.any():
+                        yy, xx = np.nonzero(sel)
+                        d = off[copied] @ to_roi[:, :2].T.astype(np.float32)
+                        sx = np.clip(np.rint(xx[copied] + x0 + d[:, 0]), 0, W - 1).astype(np.int64)
+                        sy = np.clip(np.rint(yy[copied] + y0 + d[:, 1]), 0, H - 1).astype(np.int64)
+                        new[copied] += av[copied] * detail.at(sy, sx)
                 if grain_sigma is not None:
                     yy, xx = np.nonzero(sel)
                     noise = _coord_noise(x0, y0, sel.shape, seed)[yy, xx]
+                    noise[copied] *= 0.7  # (the copied detail holds the finest part of the grain's band)
                     new += av * noise * np.asarray(grain_sigma, np.float32)
         moved = _any_channel(new != P)
         vals = patch[sel]
@@ -363,7 +408,8 @@ def paste_change(photo_rgb: np.ndarray, crop_rgb: np.ndarray, res: DetailResult,
     m = _check_matrix(matrix)
     out = photo.copy()
     sigma = grain_level(photo, crop, res, m) if grain else None
-    got = _paste_roi(photo, crop, _pieces(res), m, None, grain_sigma=sigma, seed=seed)
+    detail = _PhotoDetail(photo, 1.0 / affine_scale(m))
+    got = _paste_roi(photo, crop, _pieces(res), m, None, grain_sigma=sigma, seed=seed, detail=detail)
     if got is not None:
         x0, y0, x1, y1, patch, _ = got
         out[y0:y1, x0:x1] = patch
@@ -425,8 +471,8 @@ class ViewRender:
     view: ViewUpdate | None
 
 
-_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled", "flow", "soft_seam", "work_new",
-           "work_styled")
+_FIELDS = ("delta_lab", "support", "new_alpha", "detail_delta", "styled", "flow", "soft_seam", "texture_offset",
+           "work_new", "work_styled")
 
 
 class ViewCompositor:
@@ -455,6 +501,7 @@ class ViewCompositor:
         self._grain: tuple | None = None
         self._fresh = True  # no update handed out yet: the view is the photo
         self._due: np.ndarray | None = None  # tiles changed but not yet composed in whole
+        self._detail = _PhotoDetail(self.photo, 1.0 / affine_scale(self.matrix))
 
     @property
     def cache_bytes(self) -> int:
@@ -479,8 +526,11 @@ class ViewCompositor:
                 k = self.work_size // size
                 v = np.repeat(np.repeat(v, k, axis=0), k, axis=1)
             elif v is None:
-                shape = {"detail_delta": (size, size, 3), "flow": (size, size, 2)}.get(name, (size, size))
+                shape = {"detail_delta": (size, size, 3), "flow": (size, size, 2),
+                         "texture_offset": (size, size, 2)}.get(name, (size, size))  # fmt: skip
                 v = np.zeros(shape, np.float32)
+            elif name == "texture_offset":
+                v = np.nan_to_num(np.asarray(v, np.float32))  # (a real offset is never 0, 0)
             elif name.startswith("work_") and np.shape(v) != (self.work_size,) * 2:
                 raise ValueError(f"{name} must be {self.work_size}×{self.work_size}, got {np.shape(v)}")
             out[name] = np.asarray(v)
@@ -579,6 +629,7 @@ class ViewCompositor:
             self.image[sl] = self.photo[by0:by1, bx0:bx1]
             self.changed[sl] = False
             got = _paste_roi(self.photo, self.crop, pieces, self.matrix, box, grain_sigma=self._grain[1],
+                             detail=self._detail,
                              seed=seed)  # fmt: skip
             if got is not None:
                 gx0, gy0, gx1, gy1, patch, sel = got

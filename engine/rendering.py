@@ -286,7 +286,7 @@ class Renderer:
         support = np.maximum(composite.feather(synth | plan.reach, 1.0), top.support)
         return detail.DetailResult(
             top.rgb, delta, support, composite.feather(plan.synth, 1.0), top.detail_delta, top.styled,
-            plan.flow, moved,
+            plan.flow, moved, texture_offset=plan.texture,
         )  # fmt: skip
 
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:

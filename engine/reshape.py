@@ -58,6 +58,9 @@ class ReshapePlan:
     synth: np.ndarray  # bool R×R: pixels no move explains, filled by synthesis
     reach: np.ndarray  # bool R×R: pixels the reshape may change (the flow is non-zero, or synth)
     max_move: float
+    # float32 R×R×2 (dx, dy), set by reshape_composite: where a synthesised pixel's texture was copied
+    # from (crop px, relative); NaN elsewhere. The paste copies the photo's finer detail from there too.
+    texture: np.ndarray | None = None
 
 
 def _boundary(region: np.ndarray) -> np.ndarray:
@@ -222,9 +225,11 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int, seed: int) -> np.ndarray:
+def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int, seed: int,
+             offsets: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """High-pass texture for the ``target`` pixels, copied block by block from ``source`` pixels: each
-    block takes the tried offset whose shifted block lies most inside ``source``."""
+    block takes the tried offset whose shifted block lies most inside ``source``. ``offsets`` (H×W×2,
+    dx, dy): where given, each target pixel's source offset is written there."""
     h, w = target.shape
     out = np.zeros(hp.shape, np.float32)
     rng = np.random.default_rng(seed)
@@ -246,6 +251,8 @@ def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int,
             j = int(np.argmax(cover))
             patch = hp[cy[j] : cy[j] + bh, cx[j] : cx[j] + bw]
             out[by : by + bh, bx : bx + bw][sub] = patch[sub]
+            if offsets is not None:
+                offsets[by : by + bh, bx : bx + bw][sub] = (cx[j] - bx, cy[j] - by)
     return out
 
 
@@ -275,6 +282,8 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         low = _blur(G, max(1.0, size / 128.0))
         visible = np.asarray(new) == np.asarray(old)
         fill = W.copy()
+        offsets = np.full(A.shape + (2,), np.nan, np.float32)  # where each synthesised pixel's texture is from
+        plan.texture = offsets
         block = max(4, int(round(BLOCK_FRAC * size)))
         interior = np.ones((5, 5), np.uint8)
         for c in np.unique(np.asarray(new)[A]):
@@ -298,7 +307,10 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
                     den = _blur(m, sigma)[..., None]
                     mean = ((P - low)[source]).mean(0)
                     base = base + (num + 0.05 * mean) / (den + 0.05)
-            tex = _texture(hp_photo, source, target, block, seed + int(c)) if source.sum() > 16 else hp_gen
+            if source.sum() > 16:
+                tex = _texture(hp_photo, source, target, block, seed + int(c), offsets)
+            else:
+                tex = hp_gen
             fill[target] = (base + tex)[target]
         W = laplacian_blend(W, fill, A.astype(np.float32), levels)
     out = photo.copy()

@@ -11,7 +11,7 @@ from engine import workmask
 from engine.bundle import load_bundle
 from engine.labels import INDEX
 from engine.session import EditSession, FaceEngine
-from tests.engine.session_fixtures import LayoutParser
+from tests.engine.session_fixtures import LayoutParser, face_layout
 from tests.engine.test_photospace import PHOTO, S, _layout_photo
 
 HAT, HAIR = INDEX["hat"], INDEX["hair"]
@@ -141,3 +141,37 @@ def test_an_edge_the_networks_grid_made_is_a_curve_on_the_working_grid():
     model[20:30, 10] = HAT
     fine2 = workmask.fine_edges(coarse | (model == HAT), work2, work, model)
     assert fine2[84:116, 40:43].all() and not fine2[84:116, 43].any(), "the stroke's edge inside the block"
+
+
+def test_synthesised_background_takes_the_photos_own_fine_detail(engine):
+    # a background with fine grain the crop cannot hold: hair removed over it is refilled with the
+    # photo's own grain (copied from where its texture came), not left smooth
+    rng = np.random.default_rng(3)
+    photo = _layout_photo()
+    bg = face_layout(PHOTO) == INDEX["background"]
+    grain = rng.normal(0, 12, (PHOTO, PHOTO, 1))
+    photo = np.clip(photo + grain * bg[..., None], 0, 255).astype(np.uint8)
+    c = PHOTO / 2
+    s = EditSession(engine, engine.prepare(photo, crop_box=(c, c, PHOTO)))
+    prep = s.prepared
+    hair_r = prep.parsed_mask == HAIR
+    ys, xs = np.nonzero(hair_r)
+    m = prep.parsed_mask.copy()
+    cut = hair_r & (xs.min() + 0.3 * (xs.max() - xs.min()) > np.arange(S)[None, :])
+    m[cut] = INDEX["background"]
+    s.set_mask(m)
+    res = s.engine.renderer.detail_result(prep, s.state)
+    synth = res.new_alpha >= 0.999
+    assert synth.any() and np.isfinite(res.texture_offset[synth][:, 0]).mean() > 0.8
+    out = s.render_full().astype(np.float32)
+    region = np.where(synth, HAT, INDEX["background"]).astype(np.uint8)  # the synthesised pixels, as a class
+    inside = cv2.erode((prep.mask_in_photo(region) == HAT).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    own = cv2.erode(bg.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    own &= ~cv2.dilate(inside.astype(np.uint8), np.ones((41, 41), np.uint8)).astype(bool)
+
+    def fine(img):
+        g = img.mean(-1)
+        return g - cv2.GaussianBlur(g, (0, 0), 1.5)
+
+    level = fine(out)[inside].std() / fine(photo.astype(np.float32))[own].std()
+    assert inside.sum() > 500 and 0.6 < level < 1.5, f"the refilled background has {level:.2f} of the photo's grain"
