@@ -82,14 +82,14 @@ def test_a_class_the_photo_lacks_moves_nothing_and_is_synthesised():
 def test_a_region_is_never_moved_across_another_class():
     from engine.labels import INDEX
 
-    u, l, mouth, skin = INDEX["u_lip"], INDEX["l_lip"], INDEX["mouth"], INDEX["skin"]
+    up, low, mouth, skin = INDEX["u_lip"], INDEX["l_lip"], INDEX["mouth"], INDEX["skin"]
     old = np.full((128, 128), skin, np.uint8)
-    old[58:61, 40:88] = u
+    old[58:61, 40:88] = up
     old[61:63, 40:88] = mouth
-    old[63:68, 40:88] = l
+    old[63:68, 40:88] = low
     new = old.copy()
-    new[55:58, 40:88] = l  # lower-lip label painted above the upper lip (a careless "fuller lips")
-    new[68:71, 40:88] = l  # and below the lower lip, where it belongs
+    new[55:58, 40:88] = low  # lower-lip label painted above the upper lip (a careless "fuller lips")
+    new[68:71, 40:88] = low  # and below the lower lip, where it belongs
     plan = plan_reshape(old, new)
     above = plan.flow[55:58, 50:78]
     assert np.abs(above[..., 1]).max() < 3, "the lower lip's edge was pulled up across the mouth"
