@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the engine and photo fixtures come from test_photospace)
 """The working mask (engine.workmask): painted finer than the networks' crop, read by them per block,
 followed by the paste at its own resolution."""
 
@@ -8,23 +9,12 @@ import numpy as np
 import pytest
 
 from engine import workmask
-from engine.bundle import load_bundle
 from engine.labels import INDEX
-from engine.session import EditSession, FaceEngine
-from tests.engine.session_fixtures import LayoutParser, face_layout
-from tests.engine.test_photospace import PHOTO, S, _layout_photo
+from engine.session import EditSession
+from tests.engine.session_fixtures import face_layout
+from tests.engine.test_photospace import PHOTO, S, _layout_photo, engine, photo  # noqa: F401 (fixtures)
 
 HAT, HAIR = INDEX["hat"], INDEX["hair"]
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_bundle):
-    return FaceEngine(load_bundle(tiny_bundle, device="cpu"), parser=LayoutParser())
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return _layout_photo()
 
 
 def _session(engine, photo, k=None) -> EditSession:
