@@ -22,7 +22,7 @@ from engine.face import Alignment, crop_with_matrix, detect_and_align, manual_al
 from engine.imageio import ImageError, LoadedImage, load_image
 from engine.maskops import resample_labels
 from engine.networks import Networks
-from engine.photospace import ViewRender
+from engine.photoview import ViewRender
 from engine.prepared import EngineError, PreparedImage, ReferenceStore
 from engine.rendering import Renderer
 from engine.state import EditState, FreeRegion, StateError

@@ -23,7 +23,7 @@ __all__ = ["LRU", "EngineError", "ImageCache", "PreparedImage", "ReferenceStore"
 
 if TYPE_CHECKING:
     from engine.detail import DetailResult
-    from engine.photospace import ViewCompositor
+    from engine.photoview import ViewCompositor
     from engine.state import EditState
 
 V = TypeVar("V")

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine import composite, detail, photospace, reshape, workmask
+from engine import composite, detail, photospace, photoview, reshape, workmask
 from engine.errors import Superseded
 from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import NUM_CLASSES
@@ -338,16 +338,16 @@ class Renderer:
 
     def view(self, prep: PreparedImage, state: EditState, scale: float | None = None, visible=None):
         """What the editor's photo-space view of the state changes since the last call for this image
-        (:class:`engine.photospace.ViewCompositor`) at ``scale`` (view px per photo px, at most
-        :func:`engine.photospace.view_scale`, the default); the same paste as :meth:`compose_full`. A
+        (:class:`engine.photoview.ViewCompositor`) at ``scale`` (view px per photo px, at most
+        :func:`engine.photoview.view_scale`, the default); the same paste as :meth:`compose_full`. A
         new scale starts a new view. ``visible`` (x0, y0, x1, y1, photo pixels): the part on screen,
         composed first (the rest when it is seen). 'raw' and 'whole' modes are shown as their crop
         pasted back."""
-        top = photospace.view_scale(prep.photo.rgb.shape, prep.alignment.matrix, prep.crop.shape[0])
+        top = photoview.view_scale(prep.photo.rgb.shape, prep.alignment.matrix, prep.crop.shape[0])
         scale = top if scale is None else float(min(max(scale, 1e-3), top))
         comp = prep.cache.view
         if comp is None or abs(comp.scale - scale) > 1e-9:
-            comp = prep.cache.view = photospace.ViewCompositor(
+            comp = prep.cache.view = photoview.ViewCompositor(
                 prep.photo.rgb, prep.crop, prep.alignment.matrix, scale, prep.work_mask.shape[0]
             )
         if self.is_unedited(prep, state):

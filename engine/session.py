@@ -19,7 +19,7 @@ from engine.errors import Superseded
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
 from engine.history import History, op_between
 from engine.imageio import ImageError, save_image, save_mask
-from engine.photospace import ViewRender, ViewUpdate, display_matrix, view_scale
+from engine.photoview import ViewRender, ViewUpdate, display_matrix, view_scale
 from engine.sessionfile import (
     SessionFileError,
     check_session_header,

@@ -11,7 +11,8 @@ from engine.composite import rgb_to_lab
 from engine.detail import DetailResult, detail_composite
 from engine.face import manual_alignment
 from engine.labels import COLORS, INDEX
-from engine.photospace import ViewCompositor, edge_weight, paste_change
+from engine.photospace import edge_weight, paste_change
+from engine.photoview import ViewCompositor
 from engine.session import EditSession, FaceEngine
 from tests.engine.session_fixtures import LayoutParser, face_layout
 
