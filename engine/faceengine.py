@@ -152,9 +152,9 @@ class FaceEngine:
         crop = alignment.crop
         if work_scale is None:
             work_scale = workmask.work_scale_for(1.0 / max(affine_scale(alignment.matrix), 1e-9))
-        W = R * int(work_scale)
-        if work_scale not in (1, 2, 4):
+        if isinstance(work_scale, bool) or work_scale not in (1, 2, 4):
             raise EngineError(f"the working mask's scale must be 1, 2 or 4, got {work_scale!r}")
+        W = R * int(work_scale)
         if parsed_mask is None:
             parsed_mask, parsed_work = self._parse(img.rgb, alignment, W)
         if parsed_mask.shape != (R, R):
