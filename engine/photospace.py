@@ -216,16 +216,20 @@ class _PhotoDetail:
     """The photo's fine detail (Lab minus its Gaussian blur of σ = ``FINE_DETAIL_SIGMA``, or half a crop
     pixel when that is less), computed on demand over the part of the photo asked for, and kept."""
 
-    def __init__(self, photo: np.ndarray, target_per_crop_px: float):
+    def __init__(self, photo: np.ndarray, target_per_crop_px: float, first_box=None):
         self.photo = photo
         self.sigma = min(0.5 * float(target_per_crop_px), FINE_DETAIL_SIGMA)
         self.box: tuple[int, int, int, int] | None = None
         self.hp: np.ndarray | None = None
+        self.first_box = first_box  # computed whole on first use (the crop's footprint): no regrowing
 
     def at(self, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
         H, W = self.photo.shape[:2]
         pad = int(np.ceil(3 * self.sigma)) + 1
         need = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+        if self.box is None and self.first_box is not None:
+            fb = self.first_box
+            need = (min(need[0], fb[0]), min(need[1], fb[1]), max(need[2], fb[2]), max(need[3], fb[3]))
         b = self.box
         if b is None or need[0] < b[0] or need[1] < b[1] or need[2] > b[2] or need[3] > b[3]:
             if b is not None:  # grow to cover both, so a view's boxes do not recompute it each time
@@ -389,7 +393,7 @@ def paste_change(photo_rgb: np.ndarray, crop_rgb: np.ndarray, res: DetailResult,
     m = _check_matrix(matrix)
     out = photo.copy()
     sigma = grain_level(photo, crop, res, m) if grain else None
-    detail = _PhotoDetail(photo, 1.0 / affine_scale(m))
+    detail = _PhotoDetail(photo, 1.0 / affine_scale(m))  # (the export asks once: only what it needs)
     got = _paste_roi(photo, crop, _pieces(res), m, None, grain_sigma=sigma, seed=seed, detail=detail)
     if got is not None:
         x0, y0, x1, y1, patch, _ = got

@@ -97,7 +97,7 @@ class ViewCompositor:
         self._grain: tuple | None = None
         self._fresh = True  # no update handed out yet: the view is the photo
         self._due: np.ndarray | None = None  # tiles changed but not yet composed in whole
-        self._detail = _PhotoDetail(self.photo, 1.0 / affine_scale(self.matrix))
+        self._detail = _PhotoDetail(self.photo, 1.0 / affine_scale(self.matrix), self.box)
 
     @property
     def cache_bytes(self) -> int:
