@@ -104,6 +104,8 @@ class ViewCompositor:
         held = self.photo.nbytes + self.image.nbytes + self.changed.nbytes
         if self._last is not None:
             held += sum(v.nbytes for v in self._last.values())
+        if self._detail.hp is not None:  # the photo's fine detail, for synthesised content
+            held += self._detail.hp.nbytes
         return int(held)
 
     def _inputs(self, res: DetailResult) -> dict[str, np.ndarray]:
