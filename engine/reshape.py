@@ -293,7 +293,13 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
             if c == BACKGROUND and source.sum() > 16:
                 # the visible background, inpainted across the hole at low frequency
                 k = max(1, size // 64)
-                lo = cv2.GaussianBlur(photo, (0, 0), max(1.0, size / 64.0))
+                # blurred over the visible background only, so the removed region's colour (dark hair)
+                # does not bleed into what the inpainting continues
+                src_f = source.astype(np.float32)
+                sig = max(1.0, size / 64.0)
+                den = cv2.GaussianBlur(src_f, (0, 0), sig)[..., None]
+                lo = cv2.GaussianBlur(photo.astype(np.float32) * src_f[..., None], (0, 0), sig)
+                lo = np.where(den > 1e-3, lo / np.maximum(den, 1e-3), 0).clip(0, 255).astype(np.uint8)
                 hole = (~source).astype(np.uint8)
                 small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
                 small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
