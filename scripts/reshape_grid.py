@@ -38,10 +38,12 @@ def edited_masks(mask, R):
     down = cv2.dilate((mask == hair).astype(np.uint8), np.ones((R // 6, 5), np.uint8), anchor=(2, 0)) > 0
     m[down & np.isin(mask, [bg])] = hair
     out["hair longer"] = m
+    # each lip grown outwards into the skin beside it, the upper one upwards, the lower one downwards
     m = mask.copy()
-    lips = np.isin(mask, [INDEX["u_lip"], INDEX["l_lip"]])
-    grow = cv2.dilate(lips.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))) > 0
-    m[grow & (mask == skin) & ~lips] = INDEX["l_lip"]
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    for lip in (INDEX["u_lip"], INDEX["l_lip"]):
+        grow = cv2.dilate((mask == lip).astype(np.uint8), disc) > 0
+        m[grow & (mask == skin) & (m == skin)] = lip
     out["lips fuller"] = m
     # the jaw pulled in: skin within a few px of the face's outline below the mouth takes the class
     # just outside it (background, neck, hair), as a user painting the outline inwards would
