@@ -56,6 +56,13 @@ class Tool:
         """Feedback drawn in image coordinates (the painter already maps image -> widget)."""
 
 
+def brush_radius(ctl) -> float:
+    """The toolbar's brush size (a diameter in photo pixels) as a radius in painted-mask pixels."""
+    doc = ctl.doc
+    px = doc.photo_px if doc is not None else 1.0
+    return max(ctl.brush_size / 2.0 / px, 0.5)
+
+
 def centre(x: float, y: float) -> tuple[float, float]:
     """Continuous image point -> the pixel-centre coordinates engine.maskops expects."""
     return (x - 0.5, y - 0.5)

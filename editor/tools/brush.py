@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen, QPolygonF
 
-from editor.tools.base import Tool, centre
+from editor.tools.base import Tool, brush_radius, centre
 from engine import maskops
 from engine.labels import DISPLAY_NAMES
 
@@ -27,10 +27,7 @@ class BrushTool(Tool):
         self._last = (0.0, 0.0)
 
     def radius(self) -> float:
-        """In mask pixels: the brush size is a diameter in photo pixels."""
-        doc = self.ctl.doc
-        px = doc.photo_px if doc is not None else 1.0
-        return max(self.ctl.brush_size / 2.0 / px, 0.5)
+        return brush_radius(self.ctl)
 
     def stroke_label(self) -> str:
         return f"Paint {DISPLAY_NAMES[self.ctl.current_label]}"
@@ -117,10 +114,7 @@ class ColorStrokeTool(Tool):
         self._points: list[tuple[float, float]] = []
 
     def radius(self) -> float:
-        """In mask pixels: the brush size is a diameter in photo pixels."""
-        doc = self.ctl.doc
-        px = doc.photo_px if doc is not None else 1.0
-        return max(self.ctl.brush_size / 2.0 / px, 0.5)
+        return brush_radius(self.ctl)
 
     def press(self, x, y, modifiers=Qt.KeyboardModifier.NoModifier):
         doc = self.ctl.doc
