@@ -116,7 +116,7 @@ def brush(
     x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
     x1, y1 = min(int(hi[0]), w), min(int(hi[1]), h)
     if x1 <= x0 or y1 <= y0:
-        return _delta(mask, mask)
+        return _delta(mask[:0, :0], mask[:0, :0])  # wholly outside: no change
     pts = pts - np.array([x0, y0], np.int32) * (1 << _SHIFT)
     stamp = np.zeros((y1 - y0, x1 - x0), np.uint8)
     # every pixel whose centre lies within ``radius`` of the stroke's centre line (placed to 1/16 px)
@@ -126,15 +126,9 @@ def brush(
                       shift=_SHIFT)  # fmt: skip
     for p in pts if len(pts) <= 64 else pts[[0, -1]]:
         cv2.circle(stamp, (int(p[0]), int(p[1])), r, 1, thickness=-1, lineType=cv2.LINE_8, shift=_SHIFT)
-    where = stamp.astype(bool)
-    sub = mask[y0:y1, x0:x1]
-    if only_label is not None:
-        where &= sub == _check_label(only_label)
-    new = sub.copy()
-    new[where] = label
-    d = _delta(sub, new)
+    d = _paint_where(mask[y0:y1, x0:x1], stamp.astype(bool), label, only_label)
     if d.empty:
-        return _delta(mask[:0, :0], mask[:0, :0])
+        return d
     by0, by1, bx0, bx1 = d.box
     return MaskDelta((by0 + y0, by1 + y0, bx0 + x0, bx1 + x0), d.before, d.after)
 
