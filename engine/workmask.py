@@ -6,8 +6,9 @@ paints a *working mask* of the same crop at W = k·R (k = 1, 2 or 4, chosen from
 crop pixel covers: :func:`work_scale_for`). Two things are read from it:
 
 - **The networks' mask** (:func:`to_model`): R×R, the parse wherever the working mask still equals the
-  working parse, and the class that covers most of each k×k block wherever it was painted. So an
-  untouched face gives the parse exactly, and a stroke changes only the blocks it touched.
+  working parse, and where it was painted, the painted class of each k×k block (when it covers a
+  quarter of it or more) or the block's majority. So an untouched face gives the parse exactly, and a
+  stroke changes only the blocks it touched.
 - **The edges the paste follows** (:func:`fine_edges`): where a reshape's new content meets the photo is
   refined from the R grid to the working grid, so an edge lands where the stroke was drawn.
 
@@ -22,10 +23,12 @@ import numpy as np
 
 from engine.maskops import resample_labels
 
-__all__ = ["MAX_WORK_SCALE", "fine_edges", "to_model", "to_work", "work_matrix", "work_scale_for"]
+__all__ = ["MAX_WORK_SCALE", "PAINT_SHARE", "fine_edges", "to_model", "to_work", "work_matrix", "work_scale_for"]
 
 #: The finest working mask is this many times the networks' side.
 MAX_WORK_SCALE = 4
+#: A painted class reaches the networks' block when it covers at least this share of it.
+PAINT_SHARE = 0.25
 
 
 def work_scale_for(photo_px_per_crop_px: float) -> int:
@@ -57,20 +60,31 @@ def _blocks(x: np.ndarray, k: int) -> np.ndarray:
 
 
 def to_model(work: np.ndarray, parsed_work: np.ndarray, parsed_mask: np.ndarray) -> np.ndarray:
-    """The networks' R×R mask of a working mask: the parse where no pixel of a block was painted, the
-    class covering most of the block where one was. Only the painted blocks' box is resampled."""
+    """The networks' R×R mask of a working mask: the parse where no pixel of a block was painted; where
+    one was, the painted class that covers the most of the block if that is at least ``PAINT_SHARE`` of
+    it (so a stroke a quarter of a crop pixel wide still reaches the networks; the paste then keeps the
+    new content to the painted pixels), else the class covering most of the block. Only the painted
+    blocks' box is resampled."""
     R, W = parsed_mask.shape[0], work.shape[0]
     if W == R:
         return np.asarray(work, np.uint8)
     k = W // R
-    changed = _blocks(work != parsed_work, k)
+    painted = work != parsed_work
+    changed = _blocks(painted, k)
     out = np.array(parsed_mask, np.uint8, copy=True)
     if not changed.any():
         return out
     ys, xs = np.nonzero(changed)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     sub = np.ascontiguousarray(work[y0 * k : y1 * k, x0 * k : x1 * k])
-    down = _area_vote(sub, (x1 - x0, y1 - y0))
+    size = (x1 - x0, y1 - y0)
+    down = _area_vote(sub, size)
+    sub_painted = painted[y0 * k : y1 * k, x0 * k : x1 * k]
+    best = np.zeros(size[::-1], np.float32)
+    for c in np.unique(sub[sub_painted]):
+        cover = cv2.resize(((sub == c) & sub_painted).astype(np.float32), size, interpolation=cv2.INTER_AREA)
+        take = (cover >= PAINT_SHARE - 1e-6) & (cover > best)
+        down[take], best[take] = c, cover[take]
     roi = out[y0:y1, x0:x1]
     take = changed[y0:y1, x0:x1]
     roi[take] = down[take]

@@ -35,17 +35,18 @@ def test_the_grid_is_chosen_from_the_photo_and_an_untouched_mask_is_the_parse(en
     assert agree > 0.95
 
 
-def test_the_networks_read_the_majority_of_painted_blocks_only(engine, photo):
+def test_the_networks_read_painted_blocks_only_and_a_quarter_block_stroke_reaches_them(engine, photo):
     prep = _session(engine, photo).prepared
     work = prep.work_mask.copy()
     y, x = 8 * 4, 30 * 4  # a block of the crop, on the working grid
     work[y : y + 4, x : x + 3] = HAT  # three quarters of it
     work[y + 8 : y + 9, x : x + 4] = HAT  # one row of the block two below: a quarter
+    work[y + 16 : y + 17, x : x + 2] = HAT  # half a row of the block four below: an eighth
     model = prep.model_mask(work)
-    assert model[8, 30] == HAT
-    assert model[10, 30] == prep.parsed_mask[10, 30]
+    assert model[8, 30] == HAT and model[10, 30] == HAT
+    assert model[12, 30] == prep.parsed_mask[12, 30], "a sliver under a quarter of a block does not"
     changed = np.argwhere(model != prep.parsed_mask)
-    assert changed.tolist() == [[8, 30]]
+    assert changed.tolist() == [[8, 30], [10, 30]]
 
 
 def test_script_coordinates_mean_the_same_stroke_on_any_grid(engine, photo):
