@@ -112,10 +112,19 @@ def fine_edges(coarse: np.ndarray, work: np.ndarray, parsed_work: np.ndarray, mo
     R, W = coarse.shape[0], work.shape[0]
     k = W // R
     region = np.asarray(coarse, bool)
+    model = np.asarray(model, np.uint8)
     smooth = resample_labels(region.astype(np.uint8), W) > 0
-    block_class = np.repeat(np.repeat(np.asarray(model, np.uint8), k, axis=0), k, axis=1)
-    off = work != block_class  # the painted detail the networks' grid could not hold
+
+    def up(x: np.ndarray) -> np.ndarray:
+        return np.repeat(np.repeat(x, k, axis=0), k, axis=1)
+
+    off = work != up(model)  # the painted detail the networks' grid could not hold
     painted = work != parsed_work
-    near = np.repeat(np.repeat(cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0, k, axis=0),
-                     k, axis=1)  # fmt: skip
-    return (smooth & ~(off & ~painted)) | (off & painted & near)
+    k3 = np.ones((3, 3), np.uint8)
+    near = up(cv2.dilate(region.astype(np.uint8), k3) > 0)
+    # the smooth curve may reach past the region's blocks only into pixels of the new content's own
+    # class (new hair beside old hair); beside another class (glasses on skin) the blocks bound it
+    keep = up(region)
+    for c in np.unique(model[region]):
+        keep |= up(cv2.dilate((region & (model == c)).astype(np.uint8), k3) > 0) & (work == c)
+    return (smooth & keep & ~(off & ~painted)) | (off & painted & near)

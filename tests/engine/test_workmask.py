@@ -166,3 +166,19 @@ def test_synthesised_background_takes_the_photos_own_fine_detail(engine):
 
     level = fine(out)[inside].std() / fine(photo.astype(np.float32))[own].std()
     assert inside.sum() > 500 and 0.6 < level < 1.5, f"the refilled background has {level:.2f} of the photo's grain"
+
+
+def test_new_content_beside_another_class_stays_on_the_painted_pixels():
+    # glasses painted on skin: a ring 3 working px wide; its blocks become glasses on the networks'
+    # grid, and the new content is the painted pixels only (no rim of regenerated skin around them)
+    k, n = 4, 64
+    skin, glasses = INDEX["skin"], INDEX["eye_g"]
+    parsed = np.full((k * n, k * n), skin, np.uint8)
+    work = parsed.copy()
+    cv2.circle(work, (128, 128), 40, int(glasses), 3)
+    model = workmask.to_model(work, parsed, np.full((n, n), skin, np.uint8))
+    coarse = model != skin
+    fine = workmask.fine_edges(coarse, work, parsed, model)
+    painted = work == glasses
+    assert coarse.any() and fine[painted].mean() > 0.9
+    assert not (fine & ~painted).any(), "unpainted skin around the frame counted as new content"
