@@ -194,19 +194,20 @@ def replace(mask: np.ndarray, new: np.ndarray) -> MaskDelta:
     return _delta(mask, new.astype(np.uint8, copy=False))
 
 
-def resample_labels(mask: np.ndarray, size: int) -> np.ndarray:
-    """A label map resized to ``size``×``size`` class by class: each class's coverage is resized
-    (area when shrinking, linear when growing) and every pixel takes the class that covers most of it,
-    so thin parts keep their shape better than with nearest neighbour."""
+def resample_labels(mask: np.ndarray, size) -> np.ndarray:
+    """A label map resized to ``size``×``size`` (or ``size`` = (width, height)) class by class: each
+    class's coverage is resized (area when shrinking, linear when growing) and every pixel takes the
+    class that covers most of it, so thin parts keep their shape better than with nearest neighbour."""
     m = np.asarray(mask, np.uint8)
-    if m.shape == (size, size):
+    w, h = (size, size) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    if m.shape == (h, w):
         return m.copy()
-    interp = cv2.INTER_AREA if size < max(m.shape) else cv2.INTER_LINEAR
+    interp = cv2.INTER_AREA if w * h < m.size else cv2.INTER_LINEAR
     present = np.flatnonzero(np.bincount(m.ravel(), minlength=NUM_CLASSES))
-    best = np.full((size, size), -1.0, np.float32)
-    out = np.zeros((size, size), np.uint8)
+    best = np.full((h, w), -1.0, np.float32)
+    out = np.zeros((h, w), np.uint8)
     for c in present:  # only the classes present: a face holds about a dozen
-        cover = cv2.resize((m == c).astype(np.float32), (size, size), interpolation=interp)
+        cover = cv2.resize((m == c).astype(np.float32), (w, h), interpolation=interp)
         take = cover > best
         out[take], best[take] = c, cover[take]
     return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from engine import workmask
 from engine.composite import _check_matrix, affine_scale, compose_affine, crop_footprint
 from engine.detail import DetailResult
 from engine.photospace import _any_channel, _check_result, _paste_roi, _PhotoDetail, _pieces, grain_level
@@ -122,7 +123,7 @@ class ViewCompositor:
                 else:
                     v = np.zeros((size, size), bool) if res.styled is None else np.asarray(res.styled, bool)
                 k = self.work_size // size
-                v = np.repeat(np.repeat(v, k, axis=0), k, axis=1)
+                v = workmask.enlarge(v, k)
             elif v is None:
                 shape = {"detail_delta": (size, size, 3), "flow": (size, size, 2),
                          "texture_offset": (size, size, 2)}.get(name, (size, size))  # fmt: skip
@@ -146,8 +147,7 @@ class ViewCompositor:
             if v.dtype == np.bool_:
                 d = v != old
                 if d.shape != diff.shape:  # the working grid: any pixel of a crop pixel's block
-                    k = d.shape[0] // diff.shape[0]
-                    d = d.reshape(diff.shape[0], k, diff.shape[1], k).any(axis=(1, 3))
+                    d = workmask.blocks_any(d, d.shape[0] // diff.shape[0])
             else:
                 tol = 0.05 if name == "flow" else VIEW_TOLERANCE if v.ndim == 3 else 0.01
                 d = np.abs(v - old) > tol
@@ -160,7 +160,7 @@ class ViewCompositor:
             w = where
             if v.shape[0] != where.shape[0]:
                 k = v.shape[0] // where.shape[0]
-                w = np.repeat(np.repeat(where, k, axis=0), k, axis=1)
+                w = workmask.enlarge(where, k)
             self._last[name][w] = v[w]
 
     def update(self, res: DetailResult, *, seed: int = 0, visible=None) -> ViewUpdate | None:

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from engine import edits, maskops
+from engine import edits, maskops, workmask
 from engine.bundle import Bundle, BundleError, default_bundle_path, load_bundle
 from engine.errors import Superseded
 from engine.faceengine import EngineError, FaceEngine, PreparedImage, recolor
@@ -203,7 +203,7 @@ class EditSession:
     def stylize_free_region(self, region_mask: np.ndarray, ref):
         region_mask, k = np.asarray(region_mask), self.prepared.work_scale
         if k > 1 and region_mask.shape == self.prepared.parsed_mask.shape:  # given on the networks' grid
-            region_mask = np.repeat(np.repeat(region_mask, k, axis=0), k, axis=1)
+            region_mask = workmask.enlarge(region_mask, k)
         return self.apply(edits.free_region(self.state, region_mask, self._ref(ref)), "Stylise free region")
 
     def reset_region(self, region):

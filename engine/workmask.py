@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.maskops import resample_labels
 
-__all__ = ["MAX_WORK_SCALE", "PAINT_SHARE", "fine_edges", "to_model", "to_work", "work_matrix", "work_scale_for"]
+__all__ = ["MAX_WORK_SCALE", "PAINT_SHARE", "blocks_any", "enlarge", "fine_edges", "to_model", "to_work", "work_matrix", "work_scale_for"]
 
 #: The finest working mask is this many times the networks' side.
 MAX_WORK_SCALE = 4
@@ -53,10 +53,15 @@ def to_work(mask: np.ndarray, size: int) -> np.ndarray:
     return resample_labels(mask, size)
 
 
-def _blocks(x: np.ndarray, k: int) -> np.ndarray:
+def blocks_any(x: np.ndarray, k: int) -> np.ndarray:
     """bool W×W -> bool R×R: True where any pixel of the k×k block is True."""
-    n = x.shape[0] // k
-    return x.reshape(n, k, n, k).any(axis=(1, 3))
+    n, m = x.shape[0] // k, x.shape[1] // k
+    return x.reshape(n, k, m, k).any(axis=(1, 3))
+
+
+def enlarge(x: np.ndarray, k: int) -> np.ndarray:
+    """An R-grid map on the working grid: each pixel repeated k×k (blocks, for masks of blocks)."""
+    return np.repeat(np.repeat(x, k, axis=0), k, axis=1)
 
 
 def to_model(work: np.ndarray, parsed_work: np.ndarray, parsed_mask: np.ndarray) -> np.ndarray:
@@ -70,7 +75,7 @@ def to_model(work: np.ndarray, parsed_work: np.ndarray, parsed_mask: np.ndarray)
         return np.asarray(work, np.uint8)
     k = W // R
     painted = work != parsed_work
-    changed = _blocks(painted, k)
+    changed = blocks_any(painted, k)
     out = np.array(parsed_mask, np.uint8, copy=True)
     if not changed.any():
         return out
@@ -78,7 +83,7 @@ def to_model(work: np.ndarray, parsed_work: np.ndarray, parsed_mask: np.ndarray)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     sub = np.ascontiguousarray(work[y0 * k : y1 * k, x0 * k : x1 * k])
     size = (x1 - x0, y1 - y0)
-    down = _area_vote(sub, size)
+    down = resample_labels(sub, size)
     sub_painted = painted[y0 * k : y1 * k, x0 * k : x1 * k]
     best = np.zeros(size[::-1], np.float32)
     for c in np.unique(sub[sub_painted]):
@@ -88,16 +93,6 @@ def to_model(work: np.ndarray, parsed_work: np.ndarray, parsed_mask: np.ndarray)
     roi = out[y0:y1, x0:x1]
     take = changed[y0:y1, x0:x1]
     roi[take] = down[take]
-    return out
-
-
-def _area_vote(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    best = np.full(size[::-1], -1.0, np.float32)
-    out = np.zeros(size[::-1], np.uint8)
-    for c in np.unique(m):
-        cover = cv2.resize((m == c).astype(np.float32), size, interpolation=cv2.INTER_AREA)
-        take = cover > best
-        out[take], best[take] = c, cover[take]
     return out
 
 
@@ -116,7 +111,7 @@ def fine_edges(coarse: np.ndarray, work: np.ndarray, parsed_work: np.ndarray, mo
     smooth = resample_labels(region.astype(np.uint8), W) > 0
 
     def up(x: np.ndarray) -> np.ndarray:
-        return np.repeat(np.repeat(x, k, axis=0), k, axis=1)
+        return enlarge(x, k)
 
     off = work != up(model)  # the painted detail the networks' grid could not hold
     painted = work != parsed_work
