@@ -99,6 +99,8 @@ class DetailResult:
     # float32 [R,R,2] (dx, dy crop px, NaN where none): where each synthesised pixel's texture comes from
     # in the photo (engine.reshape); the paste copies the photo's detail finer than the crop from there
     texture_offset: np.ndarray | None = None
+    # float32 [R,R]: gain of the photo's finest band for moved pixels the move magnifies (engine.reshape)
+    sharpen: np.ndarray | None = None
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:

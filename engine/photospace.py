@@ -58,6 +58,8 @@ EDGE_SIGMA = 0.8
 #: Synthesised content copies the photo's detail finer than this (target px, a Gaussian's σ) from where its
 #: texture came; coarser detail comes from the crop (and grain).
 FINE_DETAIL_SIGMA = 1.5
+#: The band (target px, a Gaussian's σ) a magnifying move's sharpening raises (engine.reshape._sharpen).
+SHARPEN_SIGMA = 1.0
 #: Blur (crop px) of the new content's weight where it meets pixels of its own class.
 SOFT_SEAM_SIGMA = 1.2
 #: Fraction of the crop's side over which every weight fades out at the crop's border.
@@ -181,6 +183,7 @@ class _Pieces:
     work_styled: np.ndarray | None = None  # ``styled`` on the working grid
     soft_seam: np.ndarray | None = None  # where new content meets its own class: a soft blend
     texture: np.ndarray | None = None  # crop px (dx, dy), NaN where none: where new content's detail is from
+    sharpen: np.ndarray | None = None  # gain of the finest band of moved pixels, border ramp applied
     sources: dict = field(default_factory=dict)  # edge-weight source maps, made on first use
 
 
@@ -209,6 +212,7 @@ def _pieces(res: DetailResult) -> _Pieces:
         None if res.work_styled is None else np.asarray(res.work_styled, bool),
         None if res.soft_seam is None else np.asarray(res.soft_seam, np.float32) * ramp,
         None if res.texture_offset is None else np.asarray(res.texture_offset, np.float32),
+        None if res.sharpen is None or not np.any(res.sharpen) else np.asarray(res.sharpen, np.float32) * ramp,
     )
 
 
@@ -319,6 +323,12 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
         mx, my = (gx + d[..., 0]).astype(np.float32), (gy + d[..., 1]).astype(np.float32)
         src = cv2.remap(photo, mx, my, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
         moved_px = _any_channel(np.abs(flow) > 0.05)  # as the plan's reach: 0.05 crop px
+        if pieces.sharpen is not None:  # a magnifying move's softened texture, given back its contrast
+            gain = warp(pieces.sharpen) * moved_px
+            if gain.max() > 0.01:
+                f = src.astype(np.float32)
+                fine = f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
+                src = np.rint(f + gain[:, :, None] * fine).clip(0, 255).astype(np.uint8)
     a = _region_weight(pieces, "reshaped", to_roi, dsize) * ramp if pieces.reshaped.any() else None
     if a is not None and pieces.soft_seam is not None:
         # new content beside its own class (new hair meeting old hair) has no edge to keep: blended
@@ -373,7 +383,9 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
                 if grain_sigma is not None:
                     yy, xx = np.nonzero(sel)
                     noise = _coord_noise(x0, y0, sel.shape, seed)[yy, xx]
-                    noise[copied] *= 0.7  # (the copied detail holds the finest part of the grain's band)
+                    # the copied detail is this class's own grain, from the photo: no synthetic grain on top (the
+                    # grain level is measured around the change, often on another class)
+                    noise[copied] = 0.0
                     new += av * noise * np.asarray(grain_sigma, np.float32)
         moved = _any_channel(new != P)
         vals = patch[sel]
@@ -407,6 +419,8 @@ def _check_result(res: DetailResult, size: int) -> None:
     for name in ("support", "new_alpha"):
         if np.shape(getattr(res, name)) != (size, size):
             raise ValueError(f"{name} must be {size}×{size}, got {np.shape(getattr(res, name))}")
+    if res.sharpen is not None and np.shape(res.sharpen) != (size, size):
+        raise ValueError(f"sharpen must be {size}×{size}, got {np.shape(res.sharpen)}")
     for name in ("work_new", "work_styled"):
         v = getattr(res, name)
         if v is not None and (np.ndim(v) != 2 or v.shape[0] != v.shape[1] or v.shape[0] % size):

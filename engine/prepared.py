@@ -80,6 +80,7 @@ class ImageCache:
     detail: tuple[EditState, DetailResult] | None = None  # the last detail composite and its state
     view: ViewCompositor | None = None  # the editor's photo-space view (engine.photospace)
     model: tuple[EditState, EditState] | None = None  # the last working-grid state and its R×R version
+    in_photo: np.ndarray | None = None  # PreparedImage.in_photo
 
 
 @dataclass
@@ -112,6 +113,20 @@ class PreparedImage:
     def work_matrix(self) -> np.ndarray:
         """photo -> working mask affine (pixel centres)."""
         return workmask.work_matrix(self.alignment.matrix, self.work_scale)
+
+    @property
+    def in_photo(self) -> np.ndarray:
+        """bool R×R: crop pixels that show the photo. The crop of a face near the photo's edge runs past
+        it, and there it shows the photo's border pixels repeated: streaks that are not background, skin
+        or hair, so no texture or colour is taken from them."""
+        if self.cache.in_photo is None:
+            r = self.parsed_mask.shape[0]
+            w, h = self.photo.size
+            yy, xx = np.mgrid[:r, :r]
+            p = self.alignment.to_photo(np.stack([xx.ravel(), yy.ravel()], 1))
+            ok = (p[:, 0] >= -0.5) & (p[:, 0] <= w - 0.5) & (p[:, 1] >= -0.5) & (p[:, 1] <= h - 0.5)
+            self.cache.in_photo = ok.reshape(r, r)
+        return self.cache.in_photo
 
     def model_mask(self, mask: np.ndarray) -> np.ndarray:
         """The networks' R×R mask of a working mask (:func:`engine.workmask.to_model`)."""

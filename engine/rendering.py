@@ -143,7 +143,8 @@ class Renderer:
         cached per (image, mask)."""
         state = self.model_state(prep, state)
         return self._plans.get(
-            (prep.id, _key(state.mask)), lambda: reshape.plan_reshape(prep.parsed_mask, state.mask)
+            (prep.id, _key(state.mask)),
+            lambda: reshape.plan_reshape(prep.parsed_mask, state.mask, in_photo=prep.in_photo),
         )
 
     # --- generation -----------------------------------------------------------------------------
@@ -265,7 +266,7 @@ class Renderer:
         self.checkpoint()
         moved = reshape.warp_image(prep.crop, plan.flow)
         shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
-                                              moved=moved)  # fmt: skip
+                                              moved=moved, in_photo=prep.in_photo)  # fmt: skip
         # a class the photo does not have (glasses, a hat added) has no texture to borrow: there the
         # generator's colour-matched pixels are used, as in 'changed' mode
         new_class = plan.synth & ~np.asarray(prep.present, bool)[state.mask]
@@ -286,7 +287,7 @@ class Renderer:
         support = np.maximum(composite.feather(synth | plan.reach, 1.0), top.support)
         return detail.DetailResult(
             top.rgb, delta, support, composite.feather(plan.synth, 1.0), top.detail_delta, top.styled,
-            plan.flow, moved, texture_offset=plan.texture,
+            plan.flow, moved, texture_offset=plan.texture, sharpen=plan.sharpen,
         )  # fmt: skip
 
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:

@@ -50,6 +50,14 @@ PAIR_SIGMA = 1.5
 BLOCK_FRAC = 1.0 / 16.0
 OFFSET_TRIES = 48
 BACKGROUND = INDEX["background"]
+HAIR = INDEX["hair"]
+OUTSIDE = 255  # plan_reshape's label for crop pixels beyond the photo's edge
+#: Smoothing (px) of a region before its edge normal is taken.
+NORMAL_SIGMA = 1.5
+#: Most sharpening (gain of the finest band) a magnifying move gets.
+SHARPEN_MAX = 0.6
+#: How far (fraction of the crop side) the fill of removed hair reaches past the parse's outline of it.
+FRINGE_FRAC = 1.0 / 64.0
 
 
 @dataclass
@@ -58,6 +66,8 @@ class ReshapePlan:
     synth: np.ndarray  # bool R×R: pixels no move explains, filled by synthesis
     reach: np.ndarray  # bool R×R: pixels the reshape may change (the flow is non-zero, or synth)
     max_move: float
+    # float32 R×R: the sharpening a moved pixel gets for the move's magnification (``_sharpen``)
+    sharpen: np.ndarray | None = None
     # float32 R×R×2 (dx, dy), set by reshape_composite: where a synthesised pixel's texture was copied
     # from (crop px, relative); NaN elsewhere. The paste copies the photo's finer detail from there too.
     texture: np.ndarray | None = None
@@ -106,6 +116,33 @@ def _in_sight(pairs: np.ndarray, qy: np.ndarray, qx: np.ndarray, region: np.ndar
     return out
 
 
+def _neighbour_bits(labels: np.ndarray) -> np.ndarray:
+    """Per pixel, a bit set (uint32) of the classes among its 8 neighbours other than its own; the
+    label ``OUTSIDE`` is bit 31."""
+    h, w = labels.shape
+    bit = np.left_shift(np.uint32(1), np.minimum(labels, 31).astype(np.uint32))
+    pad = np.pad(labels, 1, mode="edge")
+    pbit = np.pad(bit, 1, mode="edge")
+    out = np.zeros((h, w), np.uint32)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                other = pad[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] != labels
+                out |= np.where(other, pbit[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w], np.uint32(0))
+    return out
+
+
+def _along_normal(region: np.ndarray, dx: np.ndarray, dy: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Of the ``where`` pixels, those whose move (dx, dy) is within 45° of ``region``'s edge normal
+    (moves under 1.5 px pass: their direction is noise)."""
+    f = cv2.GaussianBlur(region.astype(np.float32), (0, 0), NORMAL_SIGMA)
+    ny, nx = np.gradient(f)
+    dot = np.abs(dx * nx + dy * ny)
+    norm = np.hypot(dx, dy) * np.hypot(nx, ny)
+    short = np.hypot(dx, dy) < 1.5
+    return where & (short | (dot >= 0.7 * norm))
+
+
 def _membrane(values: np.ndarray, fixed: np.ndarray, iters: int, sigma: float) -> np.ndarray:
     """Smooth interpolation of ``values`` (H×W×2) held at ``fixed`` pixels, coarse to fine."""
     h, w = fixed.shape
@@ -127,14 +164,21 @@ def _membrane(values: np.ndarray, fixed: np.ndarray, iters: int, sigma: float) -
     return u.astype(np.float32)
 
 
-def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = None) -> ReshapePlan:
+def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = None,
+                 in_photo: np.ndarray | None = None) -> ReshapePlan:  # fmt: skip
     """The deformation and the synthesis mask that take label map ``old`` to ``new`` (see the module
     docstring). Both are uint8 R×R class ids. Classes ``old`` lacks are drawn over the rest: they move
-    nothing and are synthesised."""
+    nothing and are synthesised. ``in_photo`` (bool R×R, default all): the crop pixels that show the
+    photo; nothing is moved from the rest (the photo's border repeated past its edge), and what would
+    come from there is synthesised."""
     old = np.asarray(old, np.uint8)
     new = np.asarray(new, np.uint8)
     if old.shape != new.shape or old.ndim != 2:
         raise ValueError(f"old and new masks must be equal-size 2-D maps, got {old.shape} and {new.shape}")
+    shown = np.ones(old.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
+    if shown.shape != old.shape:
+        raise ValueError(f"in_photo must be {old.shape}, got {shown.shape}")
+    old_seen = np.where(shown, old, OUTSIDE).astype(np.uint8)  # the repeated border: a class of its own
     size = min(old.shape)
     mm = float(max_move if max_move is not None else max(2.0, MOVE_FRAC * size))
     # a class the photo does not have (glasses or a hat drawn on) lies over the others: nothing moves
@@ -151,8 +195,9 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
     values = np.zeros(old.shape + (2,), np.float32)
     fixed = np.zeros(old.shape, bool)
     yy, xx = np.mgrid[: old.shape[0], : old.shape[1]]
+    across_new, across_old = _neighbour_bits(new), _neighbour_bits(old_seen)
     for c in np.unique(np.concatenate([old[changed], new[changed]])):
-        was = old == c
+        was = old_seen == c
         if not was.any():
             continue  # a class new to the photo: nothing to move, it is synthesised
         bn = _boundary(new == c) & near
@@ -167,6 +212,13 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
         # a pair must see its partner through the class (old or new): new lip above the upper lip is
         # not the lower lip's edge moved across the mouth
         ok &= _in_sight(ok, qy, qx, was | (new == c))
+        # and it must be the same edge, moved: a class across it then that is across it now (the lip's
+        # edge with the skin, the hair's with the background). Background revealed beside the jaw where
+        # hair was is a new edge, not the hair's outer edge moved onto the jaw.
+        ok &= (across_new & across_old[qy, qx]) != 0
+        # and move along the edge's normal: a partner round a corner (the skin's top edge for the
+        # background revealed beside it) is not where this edge came from
+        ok &= _along_normal(new == c, (qx - xx).astype(np.float32), (qy - yy).astype(np.float32), ok)
         values[ok, 0] = (qx - xx)[ok]
         values[ok, 1] = (qy - yy)[ok]
         fixed |= ok
@@ -190,17 +242,46 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
     values[far] = 0.0
     flow = _membrane(values, fixed, MEMBRANE_ITERS, MEMBRANE_SIGMA) if (fixed & ~far).any() else zero
     flow[far] = 0.0
-    warped_old = warp_labels_nearest(old, flow)
-    synth = (warped_old != new) & near
+    warped_old = warp_labels_nearest(old_seen, flow)
+    synth = (warped_old != new) & near & shown
     # whole regions, not speckles: a pixel the move explains inside a synthesised patch is synthesised
     # too, a lone unexplained pixel in moved content is left to the move
     k3 = np.ones((3, 3), np.uint8)
     synth = cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_OPEN, k3) > 0
     synth = (cv2.morphologyEx(synth.astype(np.uint8), cv2.MORPH_CLOSE, k3) > 0) & near
+    synth |= _removed_fringe(synth, old, new, size) & shown
     synth |= overlay
     moving = (np.abs(flow[..., 0]) > 0.05) | (np.abs(flow[..., 1]) > 0.05)
     flow[~moving] = 0.0  # a smooth field: below 0.05 px the step to 0 does not show
-    return ReshapePlan(flow, synth, moving | synth, mm)
+    return ReshapePlan(flow, synth, moving | synth, mm, sharpen=_sharpen(flow, moving & ~synth & shown))
+
+
+def _sharpen(flow: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """float32 R×R: how much to sharpen each ``moved`` pixel (0 elsewhere). A move that magnifies
+    the photo (fuller lips: the lip stretched over more pixels) spreads its fine texture over more
+    pixels too, and it looks soft; raising the finest band by the magnification minus one gives it
+    back its contrast without inventing structure (capped at ``SHARPEN_MAX``)."""
+    dfx_dy, dfx_dx = np.gradient(flow[..., 0])
+    dfy_dy, dfy_dx = np.gradient(flow[..., 1])
+    area = (1.0 + dfx_dx) * (1.0 + dfy_dy) - dfx_dy * dfy_dx  # photo area shown per pixel
+    gain = 1.0 / np.sqrt(np.clip(area, 0.25, None)) - 1.0  # linear magnification - 1
+    return np.where(moved, np.clip(gain, 0.0, SHARPEN_MAX), 0.0).astype(np.float32)
+
+
+def _removed_fringe(synth: np.ndarray, old: np.ndarray, new: np.ndarray, size: int) -> np.ndarray:
+    """Where hair was removed, the few pixels of what it revealed just outside the parse's outline of it:
+    a parse draws hair's outline inside its stray strands, so the fill reaches ``FRINGE_FRAC`` of the
+    crop further into the revealed class, or the strands would stay, floating over the new background."""
+    removed = synth & (old == HAIR) & (new != HAIR)
+    out = np.zeros(synth.shape, bool)
+    if not removed.any():
+        return out
+    r = max(1, int(round(FRINGE_FRAC * size)))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)
+    for d in np.unique(new[removed]):
+        grow = cv2.dilate((removed & (new == d)).astype(np.uint8), k) > 0
+        out |= grow & (old == d) & (new == d)
+    return out
 
 
 def _maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -256,12 +337,100 @@ def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int,
     return out
 
 
+def _push_pull(x: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``x`` (H×W×C float32) kept on ``known`` and continued smoothly everywhere else (each unknown
+    pixel from the known ones around it, coarse to fine)."""
+    if known.all():
+        return x
+    if not known.any():
+        return np.zeros_like(x)
+    h, w = known.shape
+    if min(h, w) <= 2:
+        return np.where(known[..., None], x, x[known].mean(0)).astype(np.float32)
+    sw, sh = (w + 1) // 2, (h + 1) // 2
+    m = known.astype(np.float32)
+    ws = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA)
+    xs = cv2.resize(x * m[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
+    xs = np.where(ws[..., None] > 0, xs / np.maximum(ws, 1e-6)[..., None], 0).astype(np.float32)
+    coarse = _push_pull(xs, ws > 0)
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(x.shape)
+    return np.where(known[..., None], x, up).astype(np.float32)
+
+
+def _texture_source(region: np.ndarray) -> np.ndarray:
+    """The interior of a class's visible pixels, where its texture is copied from: its edges carry the
+    neighbours' contrast. A thin class (lips) keeps a thinner margin."""
+    r = region.astype(np.uint8)
+    for k in (5, 3):
+        inner = cv2.erode(r, np.ones((k, k), np.uint8)) > 0
+        if inner.sum() >= 32:
+            return inner
+    return region.astype(bool)
+
+
+def _synth_base(c: int, photo: np.ndarray, P: np.ndarray, G: np.ndarray, source: np.ndarray,
+                hp_sigma: float) -> np.ndarray:  # fmt: skip
+    """Low frequencies (Lab) for synthesised pixels of class ``c``: for the background, the visible
+    background inpainted across the hole, so it continues what is seen; for any other class the
+    render's, shifted to the photo's own colour of the class nearby."""
+    size = min(photo.shape[:2])
+    if c == BACKGROUND and source.sum() > 16:
+        k = max(1, size // 64)
+        # blurred over the visible background only, so the removed region's colour (dark hair) does
+        # not bleed into what the inpainting continues
+        src_f = source.astype(np.float32)
+        sig = max(1.0, size / 64.0)
+        den = cv2.GaussianBlur(src_f, (0, 0), sig)[..., None]
+        lo = cv2.GaussianBlur(photo.astype(np.float32) * src_f[..., None], (0, 0), sig)
+        lo = np.where(den > 1e-3, lo / np.maximum(den, 1e-3), 0).clip(0, 255).astype(np.uint8)
+        hole = (~source).astype(np.uint8)
+        small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+        inp = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
+        return rgb_to_lab(cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR))
+    low = _blur(G, hp_sigma)
+    if not source.any():
+        return low
+    sigma = max(1.5, size / 32.0)
+    m = source.astype(np.float32)
+    num = _blur((P - low) * m[..., None], sigma)
+    den = _blur(m, sigma)[..., None]
+    mean = ((P - low)[source]).mean(0)
+    return low + (num + 0.05 * mean) / (den + 0.05)
+
+
+def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new: np.ndarray,
+                    levels: int, shown: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Synthesised pixels (``fill`` on ``synth``) joined to the moved ones, one class of ``new`` at a
+    time: where the fill meets its own class (revealed background beside visible background) a
+    multi-band blend hides the join; nothing crosses into another class, so a fill keeps its colour
+    right up to the edge of the face or the hair beside it, and a thin synthesised structure is not
+    washed out by its neighbours' low frequencies. ``shown``: the pixels that show the photo (the rest,
+    the border repeated past its edge, is not blended in)."""
+    out = moved.copy()
+    for c in np.unique(new[synth]):
+        region = new == c
+        own_moved = region & ~synth & shown
+        inside = region & synth
+        f = _push_pull(fill, inside)
+        if not own_moved.any():
+            out[inside] = f[inside]
+            continue
+        # the mask is 0 only on the class's own moved pixels: the blend crosses the join with them, and
+        # beside any other class the fill is itself
+        b = laplacian_blend(_push_pull(moved, own_moved), f, (~own_moved).astype(np.float32), levels)
+        out[region] = b[region]
+    return out
+
+
 def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, new: np.ndarray, *,
                       plan: ReshapePlan | None = None, moved: np.ndarray | None = None,
-                      seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
+                      in_photo: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
     """The photo's crop reshaped from label map ``old`` to ``new``: moved where a move explains the
     change, synthesised where none does (the generator's render ``gen`` is the plan). uint8 R×R×3.
-    ``moved``: ``warp_image(photo_crop, plan.flow)`` when the caller has it already."""
+    ``moved``: ``warp_image(photo_crop, plan.flow)`` when the caller has it already. ``in_photo``: bool
+    R×R, the crop pixels that show the photo (``PreparedImage.in_photo``); texture and colour come from
+    those only, not from the border repeated past the photo's edge."""
     photo = np.asarray(photo_crop)
     g = np.asarray(gen)
     if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
@@ -275,50 +444,28 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     A = plan.synth
     levels = int(np.clip(round(np.log2(max(size, 2) / 32.0)), 1, 4))
     if A.any():
+        hp_sigma = max(1.0, size / 128.0)
         G = rgb_to_lab(g)
-        sigma = max(1.5, size / 32.0)
-        hp_photo = P - _blur(P, max(1.0, size / 128.0))
-        hp_gen = G - _blur(G, max(1.0, size / 128.0))
-        low = _blur(G, max(1.0, size / 128.0))
-        visible = np.asarray(new) == np.asarray(old)
+        hp_photo = P - _blur(P, hp_sigma)
+        shown = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
+        visible = (np.asarray(new) == np.asarray(old)) & shown
         fill = W.copy()
         offsets = np.full(A.shape + (2,), np.nan, np.float32)  # where each synthesised pixel's texture is from
         plan.texture = offsets
         block = max(4, int(round(BLOCK_FRAC * size)))
-        interior = np.ones((5, 5), np.uint8)
         for c in np.unique(np.asarray(new)[A]):
             target = A & (new == c)
-            # texture from the class's interior: its edges carry the neighbours' contrast
-            source = cv2.erode((visible & (old == c)).astype(np.uint8), interior) > 0
-            if c == BACKGROUND and source.sum() > 16:
-                # the visible background, inpainted across the hole at low frequency
-                k = max(1, size // 64)
-                # blurred over the visible background only, so the removed region's colour (dark hair)
-                # does not bleed into what the inpainting continues
-                src_f = source.astype(np.float32)
-                sig = max(1.0, size / 64.0)
-                den = cv2.GaussianBlur(src_f, (0, 0), sig)[..., None]
-                lo = cv2.GaussianBlur(photo.astype(np.float32) * src_f[..., None], (0, 0), sig)
-                lo = np.where(den > 1e-3, lo / np.maximum(den, 1e-3), 0).clip(0, 255).astype(np.uint8)
-                hole = (~source).astype(np.uint8)
-                small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
-                small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
-                inp = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
-                base = rgb_to_lab(cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR))
-            else:
-                base = low.copy()
-                if source.any():  # the render's colour moved to the photo's own colour of this class nearby
-                    m = source.astype(np.float32)
-                    num = _blur((P - low) * m[..., None], sigma)
-                    den = _blur(m, sigma)[..., None]
-                    mean = ((P - low)[source]).mean(0)
-                    base = base + (num + 0.05 * mean) / (den + 0.05)
+            source = _texture_source(visible & (old == c))
+            base = _synth_base(c, photo, P, G, source, hp_sigma)
             if source.sum() > 16:
-                tex = _texture(hp_photo, source, target, block, seed + int(c), offsets)
+                # a block no wider than the class (lips): a wider one would copy the edges beside it
+                thick = float(cv2.distanceTransform(source.astype(np.uint8), cv2.DIST_L2, 3).max())
+                blk = int(np.clip(2 * thick + 1, 3, block))
+                tex = _texture(hp_photo, source, target, blk, seed + int(c), offsets)
             else:
-                tex = hp_gen
+                tex = G - _blur(G, hp_sigma)  # nothing of the class to copy: the generator's own detail
             fill[target] = (base + tex)[target]
-        W = laplacian_blend(W, fill, A.astype(np.float32), levels)
+        W = _blend_by_class(W, fill, A, np.asarray(new), levels, shown)
     out = photo.copy()
     if moved is None:
         moved = warp_image(photo, plan.flow)

@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 
 def edited_masks(mask, R):
-    """The five reshapes as label maps edited the way a user would paint them."""
+    """The five reshapes as label maps edited the way a user would paint them; ``R`` is the side of
+    ``mask`` (the networks' grid or the finer working grid: sizes scale with it)."""
     import cv2
     import numpy as np
 
@@ -35,12 +36,14 @@ def edited_masks(mask, R):
     m[low] = bg
     out["hair shorter"] = m
     m = mask.copy()
-    down = cv2.dilate((mask == hair).astype(np.uint8), np.ones((R // 6, 5), np.uint8), anchor=(2, 0)) > 0
+    # the kernel reaches upwards from its anchor (its bottom row), so hair grows downwards
+    down = cv2.dilate((mask == hair).astype(np.uint8), np.ones((R // 6, 5), np.uint8), anchor=(2, R // 6 - 1)) > 0
     m[down & np.isin(mask, [bg])] = hair
     out["hair longer"] = m
     # each lip grown outwards into the skin beside it, the upper one upwards, the lower one downwards
     m = mask.copy()
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    g = max(2, R // 64)  # 2 crop px at any grid
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * g + 1, 2 * g + 1))
     for lip in (INDEX["u_lip"], INDEX["l_lip"]):
         grow = cv2.dilate((mask == lip).astype(np.uint8), disc) > 0
         m[grow & (mask == skin) & (m == skin)] = lip
@@ -111,7 +114,9 @@ def main(argv=None) -> int:
 
         rows = []
         name = Path(photo).stem
-        for edit, mask in edited_masks(prep.parsed_mask, R).items():
+        # painted on the working grid, as the editor paints (its edges are finer than the networks')
+        work = prep.work_mask
+        for edit, mask in edited_masks(work, work.shape[0]).items():
             cells = [cell(prep.photo.rgb)]
             outs = {}
             for mode in ("raw", "changed", "moved"):

@@ -96,3 +96,63 @@ def test_a_region_is_never_moved_across_another_class():
     assert plan.synth[56, 50:78].all(), "lip painted where no lip can move from is synthesised"
     below = plan.flow[70, 50:78, 1]
     assert (below < -1).all(), "below the lower lip the lip moves down to the new edge"
+
+
+def test_revealed_background_takes_nothing_from_the_border_repeated_past_the_photo():
+    # hair (class 13) over a plain backdrop; the crop's bottom rows lie past the photo's edge and show
+    # its border repeated (dark streaks, still labelled background by a parse)
+    old = np.zeros((S, S), np.uint8)
+    old[30:100, 40:90] = 13
+    photo = np.full((S, S, 3), 200, np.uint8)
+    photo[old == 13] = (60, 40, 30)
+    in_photo = np.ones((S, S), bool)
+    in_photo[100:] = False
+    photo[100:] = (20, 10, 5)
+    new = old.copy()
+    new[60:100] = 0  # the hair shortened
+    out, plan = reshape_composite(photo, np.full_like(photo, 128), old, new,
+                                  plan=plan_reshape(old, new, in_photo=in_photo), in_photo=in_photo)
+    revealed = (old == 13) & (new == 0)
+    assert np.abs(out[revealed].astype(float) - 200).mean() < 8, "the fill is the visible backdrop's colour"
+    assert not plan.synth[~in_photo].any() and np.abs(plan.flow[~in_photo]).max() == 0
+
+
+def test_fill_keeps_its_own_colour_up_to_another_class():
+    # hair removed beside the jaw (skin, class 1): the revealed backdrop runs right up to the skin, with
+    # no dark rim from the hair or the skin, and the skin's edge does not move
+    old = np.zeros((S, S), np.uint8)
+    old[20:110, 30:64] = 1  # skin on the left
+    old[20:110, 64:100] = 13  # hair beside it
+    photo = np.full((S, S, 3), 220, np.uint8)
+    photo[old == 1] = (200, 150, 130)
+    photo[old == 13] = (40, 30, 20)
+    new = old.copy()
+    new[old == 13] = 0
+    out, plan = reshape_composite(photo, np.full_like(photo, 128), old, new)
+    assert np.abs(plan.flow[20:110, 60:64]).max() < 0.5, "the skin beside the removed hair stays put"
+    rim = np.zeros((S, S), bool)
+    rim[30:100, 64:67] = True  # the first revealed pixels beside the skin
+    assert out[rim].astype(float).mean() > 200, "no dark rim where the fill meets the skin"
+    assert np.abs(out[30:100, 30:60].astype(float) - photo[30:100, 30:60]).max() == 0
+
+
+def test_removed_hair_takes_its_stray_fringe_with_it():
+    old = np.zeros((S, S), np.uint8)
+    old[20:108, 40:88] = 13
+    new = old.copy()
+    new[70:108] = 0
+    plan = plan_reshape(old, new)
+    fringe = np.zeros((S, S), bool)
+    fringe[85:100, 88:89] = True  # background just outside the parse's outline of the removed hair
+    assert plan.synth[fringe].all()
+    assert not plan.synth[75:100, 100:].any(), "only a couple of pixels past the outline"
+
+
+def test_a_magnifying_move_is_sharpened_and_a_compressing_one_is_not():
+    old, new = _discs(20, 26)  # the disc grows: its rim is stretched
+    grown = plan_reshape(old, new)
+    ring = (new == 1) & (old == 0)
+    assert grown.sharpen[ring].mean() > 0.1
+    shrunk = plan_reshape(new, old)
+    assert shrunk.sharpen.max() < 0.05 or shrunk.sharpen[(old == 1)].mean() < 0.02
+    assert np.all(grown.sharpen[~grown.reach] == 0)
