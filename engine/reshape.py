@@ -269,19 +269,18 @@ def _sharpen(flow: np.ndarray, moved: np.ndarray) -> np.ndarray:
 
 
 def _removed_fringe(synth: np.ndarray, old: np.ndarray, new: np.ndarray, size: int) -> np.ndarray:
-    """Where hair was removed, the few pixels of what it revealed just outside the parse's outline of it:
-    a parse draws hair's outline inside its stray strands, so the fill reaches ``FRINGE_FRAC`` of the
-    crop further into the revealed class, or the strands would stay, floating over the new background."""
+    """Where hair was removed, the few pixels around it that keep some of it: a parse draws hair's
+    outline inside its stray strands, and the edge pixels of what lay beside it (the cheek, the neck)
+    are part hair. The fill reaches ``FRINGE_FRAC`` of the crop past the removed hair into every class
+    beside it that stays, or the strands and a hair-coloured rim would stay, floating over what the
+    removal revealed."""
     removed = synth & (old == HAIR) & (new != HAIR)
-    out = np.zeros(synth.shape, bool)
     if not removed.any():
-        return out
+        return np.zeros(synth.shape, bool)
     r = max(1, int(round(FRINGE_FRAC * size)))
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)
-    for d in np.unique(new[removed]):
-        grow = cv2.dilate((removed & (new == d)).astype(np.uint8), k) > 0
-        out |= grow & (old == d) & (new == d)
-    return out
+    grow = cv2.dilate(removed.astype(np.uint8), k) > 0
+    return grow & (old == new) & (new != HAIR)
 
 
 def _maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -368,11 +367,19 @@ def _texture_source(region: np.ndarray) -> np.ndarray:
     return region.astype(bool)
 
 
-def _synth_base(c: int, photo: np.ndarray, P: np.ndarray, G: np.ndarray, source: np.ndarray,
-                hp_sigma: float) -> np.ndarray:  # fmt: skip
-    """Low frequencies (Lab) for synthesised pixels of class ``c``: for the background, the visible
-    background inpainted across the hole, so it continues what is seen; for any other class the
-    render's, shifted to the photo's own colour of the class nearby."""
+def _around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of ``mask`` grown by ``margin`` px (clipped to the image)."""
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (slice(max(0, ys.min() - margin), min(h, ys.max() + margin + 1)),
+            slice(max(0, xs.min() - margin), min(w, xs.max() + margin + 1)))  # fmt: skip
+
+
+def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, low: np.ndarray,
+                source: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Low frequencies (Lab, one row per ``target`` pixel) for synthesised pixels of class ``c``: for
+    the background, the visible background inpainted across the hole, so it continues what is seen;
+    for any other class the render's (``low``), shifted to the photo's own colour of the class nearby."""
     size = min(photo.shape[:2])
     if c == BACKGROUND and source.sum() > 16:
         k = max(1, size // 64)
@@ -387,16 +394,19 @@ def _synth_base(c: int, photo: np.ndarray, P: np.ndarray, G: np.ndarray, source:
         small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
         small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
         inp = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
-        return rgb_to_lab(cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR))
-    low = _blur(G, hp_sigma)
+        full = cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return rgb_to_lab(full[target])
     if not source.any():
-        return low
+        return low[target]
     sigma = max(1.5, size / 32.0)
-    m = source.astype(np.float32)
-    num = _blur((P - low) * m[..., None], sigma)
+    box = _around(target, int(np.ceil(3 * sigma)) + 1)  # the blur's reach
+    m = source[box].astype(np.float32)
+    d = (P - low)[box]
+    num = _blur(d * m[..., None], sigma)
     den = _blur(m, sigma)[..., None]
     mean = ((P - low)[source]).mean(0)
-    return low + (num + 0.05 * mean) / (den + 0.05)
+    t = target[box]
+    return low[box][t] + ((num + 0.05 * mean) / (den + 0.05))[t]
 
 
 def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new: np.ndarray,
@@ -408,18 +418,21 @@ def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new:
     washed out by its neighbours' low frequencies. ``shown``: the pixels that show the photo (the rest,
     the border repeated past its edge, is not blended in)."""
     out = moved.copy()
+    reach = 2 ** (levels + 2)  # how far the blend's coarsest band reaches, with room to spare
     for c in np.unique(new[synth]):
-        region = new == c
-        own_moved = region & ~synth & shown
-        inside = region & synth
-        f = _push_pull(fill, inside)
+        box = _around(synth & (new == c), reach)
+        region = new[box] == c
+        own_moved = region & ~synth[box] & shown[box]
+        inside = region & synth[box]
+        f = _push_pull(fill[box], inside)
+        sub = out[box]
         if not own_moved.any():
-            out[inside] = f[inside]
+            sub[inside] = f[inside]
             continue
         # the mask is 0 only on the class's own moved pixels: the blend crosses the join with them, and
         # beside any other class the fill is itself
-        b = laplacian_blend(_push_pull(moved, own_moved), f, (~own_moved).astype(np.float32), levels)
-        out[region] = b[region]
+        b = laplacian_blend(_push_pull(moved[box], own_moved), f, (~own_moved).astype(np.float32), levels)
+        sub[region] = b[region]
     return out
 
 
@@ -446,6 +459,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     if A.any():
         hp_sigma = max(1.0, size / 128.0)
         G = rgb_to_lab(g)
+        low = _blur(G, hp_sigma)  # the render's low frequencies: the plan for synthesised pixels
         hp_photo = P - _blur(P, hp_sigma)
         shown = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
         visible = (np.asarray(new) == np.asarray(old)) & shown
@@ -456,15 +470,15 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         for c in np.unique(np.asarray(new)[A]):
             target = A & (new == c)
             source = _texture_source(visible & (old == c))
-            base = _synth_base(c, photo, P, G, source, hp_sigma)
+            base = _synth_base(c, target, photo, P, low, source)
             if source.sum() > 16:
                 # a block no wider than the class (lips): a wider one would copy the edges beside it
                 thick = float(cv2.distanceTransform(source.astype(np.uint8), cv2.DIST_L2, 3).max())
                 blk = int(np.clip(2 * thick + 1, 3, block))
                 tex = _texture(hp_photo, source, target, blk, seed + int(c), offsets)
             else:
-                tex = G - _blur(G, hp_sigma)  # nothing of the class to copy: the generator's own detail
-            fill[target] = (base + tex)[target]
+                tex = G - low  # nothing of the class to copy: the generator's own detail
+            fill[target] = base + tex[target]
         W = _blend_by_class(W, fill, A, np.asarray(new), levels, shown)
     out = photo.copy()
     if moved is None:
