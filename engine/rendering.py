@@ -31,7 +31,7 @@ import torch
 from engine import composite, detail, photospace, photoview, reshape, workmask
 from engine.errors import Superseded
 from engine.harmonise import Harmonised, harmonise, msca_features
-from engine.labels import NUM_CLASSES
+from engine.labels import INDEX, NUM_CLASSES
 from engine.networks import Networks, image_tensor, mask_tensor, to_uint8
 from engine.prepared import LRU, EngineError, PreparedImage, ReferenceStore
 from engine.state import EditState, FreeRegion
@@ -39,6 +39,8 @@ from engine.styles import StyleResolver, is_noop
 
 FEATHER_PX = 3.0
 MSCA_FEATURES = 4  # MSCA feature maps kept (per exemplar and target mask)
+#: Classes a reshape may take a reference's texture for, when the photo lacks them (Renderer._texture_refs).
+TEXTURE_CLASSES = frozenset(INDEX[n] for n in ("skin", "hair", "hat", "neck", "cloth"))
 
 __all__ = ["FEATHER_PX", "Renderer", "edited_regions"]
 
@@ -265,11 +267,13 @@ class Renderer:
         plan = self.plan(prep, state)
         self.checkpoint()
         moved = reshape.warp_image(prep.crop, plan.flow)
+        from_refs = self._texture_refs(prep, state)
         shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
-                                              moved=moved, in_photo=prep.in_photo)  # fmt: skip
-        # a class the photo does not have (glasses, a hat added) has no texture to borrow: there the
-        # generator's colour-matched pixels are used, as in 'changed' mode
-        new_class = plan.synth & ~np.asarray(prep.present, bool)[state.mask]
+                                              moved=moved, in_photo=prep.in_photo,
+                                              texture_from=from_refs)  # fmt: skip
+        # a class the photo does not have (glasses, a hat added) has no texture to borrow, unless its
+        # style is a reference's: there the generator's colour-matched pixels are used, as in 'changed'
+        new_class = plan.synth & ~np.asarray(prep.present, bool)[state.mask] & ~np.isin(state.mask, list(from_refs))
         if new_class.any():
             painted = detail.detail_composite(
                 prep.crop, gen, detail_region=np.zeros_like(new_class), reshape_region=new_class,
@@ -277,6 +281,8 @@ class Renderer:
             )  # fmt: skip
             shaped = composite.blend_crop(shaped, painted.rgb, painted.support)
         styled = self.styled_region(prep, state)
+        if plan.from_reference is not None:
+            styled &= ~plan.from_reference  # already in the reference's colour: not restyled again
         top = detail.detail_composite(
             shaped, gen, detail_region=styled, reshape_region=np.zeros_like(styled), segments=segments,
             feather_px=FEATHER_PX, unedited_lab=self._unedited_lab(prep, state) if styled.any() else None,
@@ -289,6 +295,22 @@ class Renderer:
             top.rgb, delta, support, composite.feather(plan.synth, 1.0), top.detail_delta, top.styled,
             plan.flow, moved, texture_offset=plan.texture, sharpen=plan.sharpen,
         )  # fmt: skip
+
+    def _texture_refs(self, prep: PreparedImage, state: EditState) -> dict:
+        """{class: (reference crop, where it shows the class)} for the classes whose style comes from a
+        reference that has them: a reshape painting one the photo has too little of (hair painted on a
+        shaved head) takes its texture there (:func:`engine.reshape.reshape_composite`).
+        Only classes that are their own surface (``TEXTURE_CLASSES``): glasses and jewellery are mostly
+        what shows through or around them, so a reference's region of them has no colour to copy."""
+        out = {}
+        for c, o in state.overrides:
+            if o.kind != "reference" or o.ref not in self.refs or c not in TEXTURE_CLASSES:
+                continue
+            ref = self.refs.get(o.ref)
+            src = c if o.source_region is None else o.source_region
+            if ref.present[src]:
+                out[int(c)] = (ref.crop, ref.parsed_mask == src)
+        return out
 
     def render(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The crop-size result of the state, composited over the photo's crop."""

@@ -71,6 +71,8 @@ class ReshapePlan:
     # float32 R×R×2 (dx, dy), set by reshape_composite: where a synthesised pixel's texture was copied
     # from (crop px, relative); NaN elsewhere. The paste copies the photo's finer detail from there too.
     texture: np.ndarray | None = None
+    # bool R×R, set by reshape_composite: synthesised pixels whose texture and colour are a reference's
+    from_reference: np.ndarray | None = None
 
 
 def _boundary(region: np.ndarray) -> np.ndarray:
@@ -409,6 +411,20 @@ def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, lo
     return low[box][t] + ((num + 0.05 * mean) / (den + 0.05))[t]
 
 
+def _reference_texture(ref: tuple[np.ndarray, np.ndarray], target: np.ndarray, low: np.ndarray, block: int,
+                       seed: int) -> np.ndarray:  # fmt: skip
+    """Lab rows for the ``target`` pixels of a class the photo lacks, from a reference (its crop and
+    where it shows the class): the render's low frequencies moved to the reference's colour of the
+    class, and its texture copied block by block (the reference's crop is aligned as the photo's is)."""
+    crop, region = np.asarray(ref[0]), np.asarray(ref[1], bool)
+    R = rgb_to_lab(crop)
+    sigma = max(1.0, min(target.shape) / 128.0)
+    source = _texture_source(region)
+    tex = _texture(R - _blur(R, sigma), source, target, block, seed)
+    shift = R[region].mean(0) - low[target].mean(0)
+    return low[target] + shift + tex[target]
+
+
 def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new: np.ndarray,
                     levels: int, shown: np.ndarray) -> np.ndarray:  # fmt: skip
     """Synthesised pixels (``fill`` on ``synth``) joined to the moved ones, one class of ``new`` at a
@@ -438,12 +454,17 @@ def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new:
 
 def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, new: np.ndarray, *,
                       plan: ReshapePlan | None = None, moved: np.ndarray | None = None,
-                      in_photo: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
+                      in_photo: np.ndarray | None = None, texture_from: dict | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
     """The photo's crop reshaped from label map ``old`` to ``new``: moved where a move explains the
     change, synthesised where none does (the generator's render ``gen`` is the plan). uint8 R×R×3.
     ``moved``: ``warp_image(photo_crop, plan.flow)`` when the caller has it already. ``in_photo``: bool
     R×R, the crop pixels that show the photo (``PreparedImage.in_photo``); texture and colour come from
-    those only, not from the border repeated past the photo's edge."""
+    those only, not from the border repeated past the photo's edge. ``texture_from``: {class: (crop,
+    region)}, a reference's aligned crop (uint8 R×R×3) and where it shows that class (bool R×R): a
+    class the photo has too little of (under a quarter of the pixels to fill) takes its texture and
+    colour from there (glasses painted on,
+    with the style of a reference that wears glasses)."""
     photo = np.asarray(photo_crop)
     g = np.asarray(gen)
     if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
@@ -466,10 +487,18 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         fill = W.copy()
         offsets = np.full(A.shape + (2,), np.nan, np.float32)  # where each synthesised pixel's texture is from
         plan.texture = offsets
+        plan.from_reference = np.zeros(A.shape, bool)
         block = max(4, int(round(BLOCK_FRAC * size)))
         for c in np.unique(np.asarray(new)[A]):
             target = A & (new == c)
             source = _texture_source(visible & (old == c))
+            ref = (texture_from or {}).get(int(c))
+            # the photo has too little of the class to texture the new pixels (a beard, for hair painted
+            # on a shaved head): the reference's texture, when the class's style is a reference's
+            if ref is not None and source.sum() < max(16, 0.25 * target.sum()) and np.count_nonzero(ref[1]) > 16:
+                fill[target] = _reference_texture(ref, target, low, block, seed + int(c))
+                plan.from_reference |= target
+                continue
             base = _synth_base(c, target, photo, P, low, source)
             if source.sum() > 16:
                 # a block no wider than the class (lips): a wider one would copy the edges beside it

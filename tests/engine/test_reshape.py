@@ -156,3 +156,20 @@ def test_a_magnifying_move_is_sharpened_and_a_compressing_one_is_not():
     shrunk = plan_reshape(new, old)
     assert shrunk.sharpen.max() < 0.05 or shrunk.sharpen[(old == 1)].mean() < 0.02
     assert np.all(grown.sharpen[~grown.reach] == 0)
+
+
+def test_a_class_the_photo_lacks_takes_the_references_texture_and_colour():
+    old, new = _discs(0, 30)  # hair (1 here) painted where the photo has none
+    photo = np.full((S, S, 3), 170, np.uint8)
+    ref_label = np.zeros((S, S), np.uint8)
+    ref_label[20:110, 20:110] = 1
+    ref_crop = _photo(ref_label, seed=3)  # its class 1: the striped texture
+    gen = np.full((S, S, 3), 128, np.uint8)  # a flat render knows nothing of it
+    out, plan = reshape_composite(photo, gen, old, new, texture_from={1: (ref_crop, ref_label == 1)})
+    inside = cv2.erode((new == 1).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    own = cv2.erode((ref_label == 1).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert plan.from_reference[inside].all()
+    assert np.abs(out[inside].mean(0) - ref_crop[own].mean(0)).max() < 12, "the reference's colour"
+    assert _hp_level(out, inside) > 0.5 * _hp_level(ref_crop, own), "and its texture"
+    bare, _ = reshape_composite(photo, gen, old, new)
+    assert _hp_level(bare, inside) < 0.2 * _hp_level(out, inside), "without it there is no texture to copy"
