@@ -56,6 +56,10 @@ FACEXLIB_FILES = {"bisenet": "parsing_bisenet.pth", "parsenet": "parsing_parsene
 FACEXLIB_RELEASES = "https://github.com/xinntao/facexlib/releases"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+#: The bundle parser also reads the crop enlarged this much about its centre and averages (each view
+#: where it saw): small parts (eyes, brows, earrings) get more pixels. On the 107 held-out real faces
+#: mIoU 0.610 -> 0.617, on held-out synthetic faces at 256 px 0.760 -> 0.767 (both mirror-averaged).
+BUNDLE_ZOOMS = (1.0, 1.12)
 
 
 class ParserUnavailable(RuntimeError):
@@ -86,6 +90,43 @@ def mirror_averaged(logits_fn, x: torch.Tensor) -> torch.Tensor:
     return 0.5 * (p[:n] + p[n:].flip(-1).index_select(1, swap))
 
 
+def _zoom(x: torch.Tensor, z: float) -> torch.Tensor:
+    """``x`` [N, C, H, W] enlarged ``z``× about its centre (the border repeated where it runs out)."""
+    theta = torch.tensor([[1.0 / z, 0.0, 0.0], [0.0, 1.0 / z, 0.0]], dtype=x.dtype, device=x.device)
+    grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _unzoom(p: torch.Tensor, z: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilities ``p`` [N, 19, H, W] of a ``z``× enlarged view brought back to the original frame,
+    and the weight [N, 1, H, W] of where that view saw (1 inside, 0 outside)."""
+    theta = torch.tensor([[z, 0.0, 0.0], [0.0, z, 0.0]], dtype=p.dtype, device=p.device)
+    grid = F.affine_grid(theta.expand(p.shape[0], 2, 3), list(p.shape), align_corners=False)
+    back = F.grid_sample(p, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    seen = (grid.abs() <= 1.0).all(-1, keepdim=True).permute(0, 3, 1, 2).to(p.dtype)
+    return back, seen
+
+
+def zoom_averaged(logits_fn, x: torch.Tensor, zooms=(1.0,), flip: bool = True) -> torch.Tensor:
+    """[B, 19, H, W] class probabilities of ``x`` averaged over enlarged views (``zooms``, 1 = as it is)
+    and, with ``flip``, their mirror images (:func:`mirror_averaged`); each view counts where it saw.
+    All views run in one batch."""
+    n = x.shape[0]
+    views = torch.cat([x if z == 1.0 else _zoom(x, z) for z in zooms])
+    if flip:
+        p = mirror_averaged(logits_fn, views)
+    else:
+        p = logits_fn(views).float().softmax(1)
+    total = torch.zeros_like(p[:n])
+    weight = torch.zeros_like(p[:n, :1])
+    for i, z in enumerate(zooms):
+        pi = p[i * n : (i + 1) * n]
+        back, seen = (pi, torch.ones_like(pi[:, :1])) if z == 1.0 else _unzoom(pi, z)
+        total += back * seen
+        weight += seen
+    return total / weight.clamp_min(1e-6)
+
+
 def _check_crop(crop_rgb) -> np.ndarray:
     a = np.asarray(crop_rgb)
     if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 8:
@@ -100,7 +141,8 @@ class NetworkParser:
     crop for the network (bilinear) and the probabilities back (area/bilinear); ``channel_order[c]`` is
     the network channel holding our class ``c`` (None = already our order); a tuple/list output is
     indexed with ``output_index``. ``refine``: True (default :class:`RefineOptions`), a
-    :class:`RefineOptions`, or False/None for the plain argmax.
+    :class:`RefineOptions`, or False/None for the plain argmax. ``zooms``: views averaged
+    (:func:`zoom_averaged`), each with its mirror image when ``flip_average``.
     """
 
     def __init__(
@@ -116,6 +158,7 @@ class NetworkParser:
         output_index: int = 0,
         name: str = "network",
         refine: bool | RefineOptions | None = False,
+        zooms=(1.0,),
     ):
         self.device = torch.device(device) if device is not None else _module_device(net)
         self.net = net.to(self.device).eval()
@@ -129,6 +172,9 @@ class NetworkParser:
         self.output_index = output_index
         self.name = name
         self.refine = refine
+        self.zooms = tuple(float(z) for z in zooms)
+        if not self.zooms or any(not 0.5 <= z <= 2.0 for z in self.zooms):
+            raise ValueError(f"zooms must be factors in 0.5..2, got {zooms!r}")
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self.net(x)
@@ -153,10 +199,7 @@ class NetworkParser:
                 x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
             )
         x = (x - self.mean) / self.std
-        if self.flip_average:
-            p = mirror_averaged(self._logits, x)[0]
-        else:
-            p = self._logits(x).softmax(1)[0]
+        p = zoom_averaged(self._logits, x, self.zooms, self.flip_average)[0]
         if p.shape[-2:] != (h, w):
             mode = "area" if p.shape[-2] > h else "bilinear"
             kw = {} if mode == "area" else {"align_corners": False}
@@ -274,4 +317,4 @@ def make_parser(kind: str = "bundle", bundle=None, weights=None, device=None, re
         raise ParserUnavailable(str(e)) from None
     if device is None:
         device = getattr(bundle, "device", None)
-    return NetworkParser(net, device, flip_average=True, name="bundle", refine=refine)
+    return NetworkParser(net, device, flip_average=True, name="bundle", refine=refine, zooms=BUNDLE_ZOOMS)

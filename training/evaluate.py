@@ -21,7 +21,8 @@ split; training uses seeds from 1,000,000), at the bundle's resolution. Keys of 
 - ``real`` (with ``--real DIR``): per-class IoU of the engine's parse (:func:`engine.parsing.make_parser`)
   on real image/label pairs aligned as the editor aligns a photo (:mod:`training.real`).
 - ``parser_miou_flip``: the same for the parse as the engine makes it for the bundle parser: the
-  probabilities of the face and of its mirror image (left/right classes swapped back) averaged.
+  probabilities of the face and of its mirror image (left/right classes swapped back), each also read
+  enlarged (``engine.parsing.BUNDLE_ZOOMS``), averaged.
 - ``rsm_mcsd`` / ``rsm_mocd``: diversity of random RSM styles inside the edited region (should be high)
   and outside it (should be near 0), as the mean pairwise distance between generated images. The
   distance is our own stand-in for LPIPS: the encoder's pyramid features, each level unit-normalised
@@ -231,13 +232,13 @@ def evaluate(
             report["mask_consistency"] = _mean(acc)
 
     if parser is not None:
-        from engine.parsing import mirror_averaged
+        from engine.parsing import BUNDLE_ZOOMS, zoom_averaged
 
         pf = faces if p_size == res else _faces(range(first_seed, first_seed + samples), p_size, dev)
         pred = parser(pf.image).argmax(1)
         report["parser_size"] = p_size
         report["parser_miou"] = _miou(pred, pf.label)
-        both = mirror_averaged(parser, pf.image)
+        both = torch.cat([zoom_averaged(parser, pf.image[i : i + 8], BUNDLE_ZOOMS) for i in range(0, len(pf.image), 8)])
         report["parser_miou_flip"] = _miou(both.argmax(1), pf.label)
         grids["parser"] = [pf.image, _colour(pf.label), _colour(pred)]
         if real:

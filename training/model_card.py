@@ -107,7 +107,7 @@ def model_card(summary: dict, report: dict, resolution: int, history: str = "") 
         f"{_fmt(report.get('recon_psnr_msca'))} |",
         f"| mask consistency (parser pixel accuracy on generated faces) | {_fmt(report.get('mask_consistency'))} |",
         f"| parser mIoU | {_fmt(report.get('parser_miou'))} |",
-        f"| parser mIoU, mirror-averaged as the engine parses | {_fmt(report.get('parser_miou_flip'))} |",
+        f"| parser mIoU, mirror- and zoom-averaged as the engine parses | {_fmt(report.get('parser_miou_flip'))} |",
         f"| transfer error vs relit ground truth, harmoniser off (0-255) | {_fmt(he.get('off'))} |",
         f"| transfer error, MRSA | {_fmt(he.get('mrsa'))} |",
         f"| transfer error, MSCA | {_fmt(he.get('msca'))} |",

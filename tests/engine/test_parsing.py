@@ -263,3 +263,53 @@ def test_facexlib_masks_follow_our_left_and_right(fake_facexlib, tmp_path):
     xs = np.nonzero(out == L["l_eye"])[1]
     assert xs.size and xs.min() >= 32 and (out[:, :32] == L["r_eye"]).all()
     assert labels.mirrored_convention(out) is False
+
+
+class DiscNet(nn.Module):
+    """Labels a disc of fixed radius (in the network's pixels) about the centre class 1, the rest 0:
+    a part whose size the network judges in its own pixels, as a parser does with a small eye."""
+
+    def __init__(self, radius: float):
+        super().__init__()
+        self.radius = radius
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        b, _, h, w = x.shape
+        yy, xx = torch.meshgrid(torch.arange(h) - (h - 1) / 2, torch.arange(w) - (w - 1) / 2, indexing="ij")
+        inside = (yy**2 + xx**2).sqrt() <= self.radius
+        out = torch.zeros(b, labels.NUM_CLASSES, h, w) + self.dummy
+        out[:, 1][:, inside] = 30.0
+        out[:, 0][:, ~inside] = 30.0
+        return out
+
+
+def test_zoom_views_are_brought_back_to_the_crops_frame():
+    from engine.parsing import zoom_averaged
+
+    x = torch.zeros(1, 3, 64, 64)
+    one = zoom_averaged(DiscNet(12.0), x, (1.0,), flip=False)
+    assert torch.allclose(one.sum(1), torch.ones(1, 64, 64))
+    # a 2x view sees the disc at half its size in the crop's frame; averaged with the plain view, the
+    # ring between radius 6 and 12 is half and half, and outside the 2x view's sight only the plain
+    # view counts (its probabilities there are not diluted)
+    both = zoom_averaged(DiscNet(12.0), x, (1.0, 2.0), flip=False)
+    assert torch.allclose(both.sum(1), torch.ones(1, 64, 64), atol=1e-4)
+    c = 31.5
+    assert both[0, 1, int(c), int(c)] > 0.99  # inside both discs
+    assert 0.4 < both[0, 1, int(c), int(c + 9)] < 0.6  # in the plain view's disc only
+    assert both[0, 0, 2, 2] > 0.99 and torch.allclose(both[0, :, 2, 2], one[0, :, 2, 2], atol=1e-4)
+
+
+def test_the_bundle_parser_reads_a_zoomed_view_too():
+    from engine.parsing import BUNDLE_ZOOMS
+
+    assert len(BUNDLE_ZOOMS) > 1 and BUNDLE_ZOOMS[0] == 1.0
+    p = NetworkParser(DiscNet(12.0), "cpu", flip_average=True, zooms=BUNDLE_ZOOMS).probabilities(_crop(64, 64))
+    plain = NetworkParser(DiscNet(12.0), "cpu", flip_average=True).probabilities(_crop(64, 64))
+    ring = (12.0 / BUNDLE_ZOOMS[1] + 12.0) / 2  # inside the plain view's disc, outside the enlarged view's
+    x = round(31.5 + ring)
+    assert plain[1, 32, x] > 0.99
+    assert 0.4 < p[1, 32, x] < 0.6
+    with pytest.raises(ValueError, match="zooms"):
+        NetworkParser(DiscNet(6.0), "cpu", zooms=(5.0,))
