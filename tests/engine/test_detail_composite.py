@@ -345,3 +345,28 @@ def test_many_colour_edits_keep_the_unedited_render(session, engine, unedited_ca
     assert len(calls) == 1
     cache = session.prepared.cache
     assert len(cache.color_styles) == cache.color_styles.capacity and len(cache.unedited) == 1
+
+
+def test_hair_painted_on_a_hairless_photo_takes_the_references_texture(engine):
+    from engine.face import whole_image_alignment
+    from tests.engine.session_fixtures import face_layout
+
+    R = engine.resolution
+    photo = textured(R, 11)
+    bald = face_layout(R)
+    bald[bald == 13] = 0  # the photo's parse has no hair
+    prep = engine.prepare(photo, alignment=whole_image_alignment(photo, R), parsed_mask=bald)
+    s = EditSession(engine, prep)
+    s.transfer(textured(R, 12), [13])  # the reference (parsed by the layout parser) has hair
+    s.paint_rect(20, 1, 44, 7, 13)  # hair painted above the forehead
+    s.render()
+    st = engine.renderer.model_state(prep, s.state)
+    plan = engine.renderer.plan(prep, st)
+    painted = (st.mask == 13) & (bald != 13)
+    assert plan.from_reference is not None and plan.from_reference[painted].mean() > 0.9
+    # without the reference's style there is nothing to take the texture from
+    s2 = EditSession(engine, prep)
+    s2.paint_rect(20, 1, 44, 7, 13)
+    s2.render()
+    plan2 = engine.renderer.plan(prep, engine.renderer.model_state(prep, s2.state))
+    assert not plan2.from_reference.any()
