@@ -271,18 +271,21 @@ def _sharpen(flow: np.ndarray, moved: np.ndarray) -> np.ndarray:
 
 
 def _removed_fringe(synth: np.ndarray, old: np.ndarray, new: np.ndarray, size: int) -> np.ndarray:
-    """Where hair was removed, the few pixels around it that keep some of it: a parse draws hair's
-    outline inside its stray strands, and the edge pixels of what lay beside it (the cheek, the neck)
-    are part hair. The fill reaches ``FRINGE_FRAC`` of the crop past the removed hair into every class
-    beside it that stays, or the strands and a hair-coloured rim would stay, floating over what the
-    removal revealed."""
+    """Where hair was removed, the few pixels of what it revealed just outside the parse's outline of it:
+    a parse draws hair's outline inside its stray strands, so the fill reaches ``FRINGE_FRAC`` of the
+    crop further into the revealed class, or the strands would stay, floating over the new background.
+    (Not into the other classes beside it, the cheek or an earring: their edge with the fill would then
+    be drawn on the networks' coarser grid, in steps, and an earring would be cut.)"""
     removed = synth & (old == HAIR) & (new != HAIR)
+    out = np.zeros(synth.shape, bool)
     if not removed.any():
-        return np.zeros(synth.shape, bool)
+        return out
     r = max(1, int(round(FRINGE_FRAC * size)))
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1,) * 2)
-    grow = cv2.dilate(removed.astype(np.uint8), k) > 0
-    return grow & (old == new) & (new != HAIR)
+    for d in np.unique(new[removed]):
+        grow = cv2.dilate((removed & (new == d)).astype(np.uint8), k) > 0
+        out |= grow & (old == d) & (new == d)
+    return out
 
 
 def _maps(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
