@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from engine import composite, detail, photospace, photoview, reshape, workmask
+from engine import composite, detail, photospace, photoview, reshape, reshape_fill, workmask
 from engine.errors import Superseded
 from engine.harmonise import Harmonised, harmonise, msca_features
 from engine.labels import INDEX, NUM_CLASSES
@@ -268,7 +268,7 @@ class Renderer:
         self.checkpoint()
         moved = reshape.warp_image(prep.crop, plan.flow)
         from_refs = self._texture_refs(prep, state)
-        shaped, _ = reshape.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
+        shaped, _ = reshape_fill.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
                                               moved=moved, in_photo=prep.in_photo,
                                               texture_from=from_refs)  # fmt: skip
         # a class the photo does not have (glasses, a hat added) has no texture to borrow, unless its
@@ -299,7 +299,7 @@ class Renderer:
     def _texture_refs(self, prep: PreparedImage, state: EditState) -> dict:
         """{class: (reference crop, where it shows the class)} for the classes whose style comes from a
         reference that has them: a reshape painting one the photo has too little of (hair painted on a
-        shaved head) takes its texture there (:func:`engine.reshape.reshape_composite`).
+        shaved head) takes its texture there (:func:`engine.reshape_fill.reshape_composite`).
         Only classes that are their own surface (``TEXTURE_CLASSES``): glasses and jewellery are mostly
         what shows through or around them, so a reference's region of them has no colour to copy."""
         out = {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.reshape import plan_reshape, reshape_composite, warp_labels_nearest
+from engine.reshape import plan_reshape, warp_labels_nearest
+from engine.reshape_fill import reshape_composite
 
 S = 128
 

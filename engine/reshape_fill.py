@@ -1,0 +1,246 @@
+"""The fill of a photographic reshape (:mod:`engine.reshape` plans the move): what no move explains is
+synthesised from the same region of the photo, on the generator's low-frequency plan.
+
+4. **Synthesis** where the warped old labels disagree with the new mask (a class appeared where it
+   could not have come from within ``max_move``: hair painted over the background, glasses added,
+   background where hair was removed): low frequencies from the generator's render, shifted per class
+   to the photo's own colour nearby (for the background: the visible background inpainted across the
+   hole, so it continues what is seen); high frequencies copied from the same class elsewhere in the
+   photo, block by block at the offset whose block lies most inside that class. A class the photo has
+   too little of takes texture and colour from the reference its style came from, if any, else the
+   generator's own detail. Nothing is taken from crop pixels past the photo's edge.
+5. **Blend.** Synthesised pixels meet the moved ones of their own class through a multi-band blend,
+   and meet other classes with no blend at all; beyond the deformation's reach every pixel is the photo's.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from engine.composite import lab_to_rgb, laplacian_blend, rgb_to_lab
+from engine.labels import INDEX
+from engine.reshape import ReshapePlan, plan_reshape, warp_image
+
+__all__ = ["reshape_composite"]
+
+#: Texture blocks for synthesis: side as a fraction of the crop, and candidate offsets tried per block.
+BLOCK_FRAC = 1.0 / 16.0
+OFFSET_TRIES = 48
+BACKGROUND = INDEX["background"]
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int, seed: int,
+             offsets: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """High-pass texture for the ``target`` pixels, copied block by block from ``source`` pixels: each
+    block takes the tried offset whose shifted block lies most inside ``source``. ``offsets`` (H×W×2,
+    dx, dy): where given, each target pixel's source offset is written there."""
+    h, w = target.shape
+    out = np.zeros(hp.shape, np.float32)
+    rng = np.random.default_rng(seed)
+    ys, xs = np.nonzero(source)
+    if len(ys) < block * block // 2:
+        return out
+    src_f = source.astype(np.float32)
+    integral = cv2.integral(src_f)  # block coverage of the source at any offset, in O(1)
+    for by in range(0, h, block):
+        for bx in range(0, w, block):
+            sub = target[by : by + block, bx : bx + block]
+            if not sub.any():
+                continue
+            bh, bw = sub.shape
+            pick = rng.integers(0, len(ys), OFFSET_TRIES)
+            cy = np.clip(ys[pick] - bh // 2, 0, h - bh)
+            cx = np.clip(xs[pick] - bw // 2, 0, w - bw)
+            cover = integral[cy + bh, cx + bw] - integral[cy, cx + bw] - integral[cy + bh, cx] + integral[cy, cx]
+            j = int(np.argmax(cover))
+            patch = hp[cy[j] : cy[j] + bh, cx[j] : cx[j] + bw]
+            out[by : by + bh, bx : bx + bw][sub] = patch[sub]
+            if offsets is not None:
+                offsets[by : by + bh, bx : bx + bw][sub] = (cx[j] - bx, cy[j] - by)
+    return out
+
+
+def _push_pull(x: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """``x`` (H×W×C float32) kept on ``known`` and continued smoothly everywhere else (each unknown
+    pixel from the known ones around it, coarse to fine)."""
+    if known.all():
+        return x
+    if not known.any():
+        return np.zeros_like(x)
+    h, w = known.shape
+    if min(h, w) <= 2:
+        return np.where(known[..., None], x, x[known].mean(0)).astype(np.float32)
+    sw, sh = (w + 1) // 2, (h + 1) // 2
+    m = known.astype(np.float32)
+    ws = cv2.resize(m, (sw, sh), interpolation=cv2.INTER_AREA)
+    xs = cv2.resize(x * m[..., None], (sw, sh), interpolation=cv2.INTER_AREA)
+    xs = np.where(ws[..., None] > 0, xs / np.maximum(ws, 1e-6)[..., None], 0).astype(np.float32)
+    coarse = _push_pull(xs, ws > 0)
+    up = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR).reshape(x.shape)
+    return np.where(known[..., None], x, up).astype(np.float32)
+
+
+def _texture_source(region: np.ndarray) -> np.ndarray:
+    """The interior of a class's visible pixels, where its texture is copied from: its edges carry the
+    neighbours' contrast. A thin class (lips) keeps a thinner margin."""
+    r = region.astype(np.uint8)
+    for k in (5, 3):
+        inner = cv2.erode(r, np.ones((k, k), np.uint8)) > 0
+        if inner.sum() >= 32:
+            return inner
+    return region.astype(bool)
+
+
+def _around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of ``mask`` grown by ``margin`` px (clipped to the image)."""
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (slice(max(0, ys.min() - margin), min(h, ys.max() + margin + 1)),
+            slice(max(0, xs.min() - margin), min(w, xs.max() + margin + 1)))  # fmt: skip
+
+
+def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, low: np.ndarray,
+                source: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Low frequencies (Lab, one row per ``target`` pixel) for synthesised pixels of class ``c``: for
+    the background, the visible background inpainted across the hole, so it continues what is seen;
+    for any other class the render's (``low``), shifted to the photo's own colour of the class nearby."""
+    size = min(photo.shape[:2])
+    if c == BACKGROUND and source.sum() > 16:
+        k = max(1, size // 64)
+        # blurred over the visible background only, so the removed region's colour (dark hair) does
+        # not bleed into what the inpainting continues
+        src_f = source.astype(np.float32)
+        sig = max(1.0, size / 64.0)
+        den = cv2.GaussianBlur(src_f, (0, 0), sig)[..., None]
+        lo = cv2.GaussianBlur(photo.astype(np.float32) * src_f[..., None], (0, 0), sig)
+        lo = np.where(den > 1e-3, lo / np.maximum(den, 1e-3), 0).clip(0, 255).astype(np.uint8)
+        hole = (~source).astype(np.uint8)
+        small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
+        small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+        inp = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
+        full = cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR)
+        return rgb_to_lab(full[target])
+    if not source.any():
+        return low[target]
+    sigma = max(1.5, size / 32.0)
+    box = _around(target, int(np.ceil(3 * sigma)) + 1)  # the blur's reach
+    m = source[box].astype(np.float32)
+    d = (P - low)[box]
+    num = _blur(d * m[..., None], sigma)
+    den = _blur(m, sigma)[..., None]
+    mean = ((P - low)[source]).mean(0)
+    t = target[box]
+    return low[box][t] + ((num + 0.05 * mean) / (den + 0.05))[t]
+
+
+def _reference_texture(ref: tuple[np.ndarray, np.ndarray], target: np.ndarray, low: np.ndarray, block: int,
+                       seed: int) -> np.ndarray:  # fmt: skip
+    """Lab rows for the ``target`` pixels of a class the photo lacks, from a reference (its crop and
+    where it shows the class): the render's low frequencies moved to the reference's colour of the
+    class, and its texture copied block by block (the reference's crop is aligned as the photo's is)."""
+    crop, region = np.asarray(ref[0]), np.asarray(ref[1], bool)
+    R = rgb_to_lab(crop)
+    sigma = max(1.0, min(target.shape) / 128.0)
+    source = _texture_source(region)
+    tex = _texture(R - _blur(R, sigma), source, target, block, seed)
+    shift = R[region].mean(0) - low[target].mean(0)
+    return low[target] + shift + tex[target]
+
+
+def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new: np.ndarray,
+                    levels: int, shown: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Synthesised pixels (``fill`` on ``synth``) joined to the moved ones, one class of ``new`` at a
+    time: where the fill meets its own class (revealed background beside visible background) a
+    multi-band blend hides the join; nothing crosses into another class, so a fill keeps its colour
+    right up to the edge of the face or the hair beside it, and a thin synthesised structure is not
+    washed out by its neighbours' low frequencies. ``shown``: the pixels that show the photo (the rest,
+    the border repeated past its edge, is not blended in)."""
+    out = moved.copy()
+    reach = 2 ** (levels + 2)  # how far the blend's coarsest band reaches, with room to spare
+    for c in np.unique(new[synth]):
+        box = _around(synth & (new == c), reach)
+        region = new[box] == c
+        own_moved = region & ~synth[box] & shown[box]
+        inside = region & synth[box]
+        f = _push_pull(fill[box], inside)
+        sub = out[box]
+        if not own_moved.any():
+            sub[inside] = f[inside]
+            continue
+        # the mask is 0 only on the class's own moved pixels: the blend crosses the join with them, and
+        # beside any other class the fill is itself
+        b = laplacian_blend(_push_pull(moved[box], own_moved), f, (~own_moved).astype(np.float32), levels)
+        sub[region] = b[region]
+    return out
+
+
+def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, new: np.ndarray, *,
+                      plan: ReshapePlan | None = None, moved: np.ndarray | None = None,
+                      in_photo: np.ndarray | None = None, texture_from: dict | None = None,
+                      seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
+    """The photo's crop reshaped from label map ``old`` to ``new``: moved where a move explains the
+    change, synthesised where none does (the generator's render ``gen`` is the plan). uint8 R×R×3.
+    ``moved``: ``warp_image(photo_crop, plan.flow)`` when the caller has it already. ``in_photo``: bool
+    R×R, the crop pixels that show the photo (``PreparedImage.in_photo``); texture and colour come from
+    those only, not from the border repeated past the photo's edge. ``texture_from``: {class: (crop,
+    region)}, a reference's aligned crop (uint8 R×R×3) and where it shows that class (bool R×R): a
+    class the photo has too little of (under a quarter of the pixels to fill) takes its texture and
+    colour from there (glasses painted on,
+    with the style of a reference that wears glasses)."""
+    photo = np.asarray(photo_crop)
+    g = np.asarray(gen)
+    if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
+        raise ValueError(f"photo crop and render must be equal-size uint8 H×W×3, got {photo.shape}, {g.shape}")
+    plan = plan if plan is not None else plan_reshape(old, new)
+    if not plan.reach.any():
+        return photo.copy(), plan
+    size = min(photo.shape[:2])
+    P = rgb_to_lab(photo)
+    W = warp_image(P, plan.flow)
+    A = plan.synth
+    levels = int(np.clip(round(np.log2(max(size, 2) / 32.0)), 1, 4))
+    if A.any():
+        hp_sigma = max(1.0, size / 128.0)
+        G = rgb_to_lab(g)
+        low = _blur(G, hp_sigma)  # the render's low frequencies: the plan for synthesised pixels
+        hp_photo = P - _blur(P, hp_sigma)
+        shown = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
+        visible = (np.asarray(new) == np.asarray(old)) & shown
+        fill = W.copy()
+        offsets = np.full(A.shape + (2,), np.nan, np.float32)  # where each synthesised pixel's texture is from
+        plan.texture = offsets
+        plan.from_reference = np.zeros(A.shape, bool)
+        block = max(4, int(round(BLOCK_FRAC * size)))
+        for c in np.unique(np.asarray(new)[A]):
+            target = A & (new == c)
+            source = _texture_source(visible & (old == c))
+            ref = (texture_from or {}).get(int(c))
+            # the photo has too little of the class to texture the new pixels (a beard, for hair painted
+            # on a shaved head): the reference's texture, when the class's style is a reference's
+            if ref is not None and source.sum() < max(16, 0.25 * target.sum()) and np.count_nonzero(ref[1]) > 16:
+                fill[target] = _reference_texture(ref, target, low, block, seed + int(c))
+                plan.from_reference |= target
+                continue
+            base = _synth_base(c, target, photo, P, low, source)
+            if source.sum() > 16:
+                # a block no wider than the class (lips): a wider one would copy the edges beside it
+                thick = float(cv2.distanceTransform(source.astype(np.uint8), cv2.DIST_L2, 3).max())
+                blk = int(np.clip(2 * thick + 1, 3, block))
+                tex = _texture(hp_photo, source, target, blk, seed + int(c), offsets)
+            else:
+                tex = G - low  # nothing of the class to copy: the generator's own detail
+            fill[target] = base + tex[target]
+        W = _blend_by_class(W, fill, A, np.asarray(new), levels, shown)
+    out = photo.copy()
+    if moved is None:
+        moved = warp_image(photo, plan.flow)
+    out[plan.reach] = moved[plan.reach]  # moved pixels: the photo's, resampled
+    if A.any():
+        blend = cv2.dilate(A.astype(np.uint8), np.ones((2 ** (levels + 1) + 1,) * 2, np.uint8)) > 0
+        out[blend] = np.rint(lab_to_rgb(W[blend])).clip(0, 255).astype(np.uint8)
+    return out, plan
