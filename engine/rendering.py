@@ -267,13 +267,12 @@ class Renderer:
         plan = self.plan(prep, state)
         self.checkpoint()
         moved = reshape.warp_image(prep.crop, plan.flow)
-        from_refs = self._texture_refs(prep, state)
         shaped, _ = reshape_fill.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
-                                              moved=moved, in_photo=prep.in_photo,
-                                              texture_from=from_refs)  # fmt: skip
-        # a class the photo does not have (glasses, a hat added) has no texture to borrow, unless its
-        # style is a reference's: there the generator's colour-matched pixels are used, as in 'changed'
-        new_class = plan.synth & ~np.asarray(prep.present, bool)[state.mask] & ~np.isin(state.mask, list(from_refs))
+                                                   moved=moved, in_photo=prep.in_photo,
+                                                   texture_from=self._texture_refs(prep, state))  # fmt: skip
+        # a class the photo does not have (glasses, a hat added) has no texture to borrow, unless it took
+        # a reference's: there the generator's colour-matched pixels are used, as in 'changed' mode
+        new_class = plan.synth & ~np.asarray(prep.present, bool)[state.mask] & ~plan.from_reference
         if new_class.any():
             painted = detail.detail_composite(
                 prep.crop, gen, detail_region=np.zeros_like(new_class), reshape_region=new_class,
@@ -281,8 +280,7 @@ class Renderer:
             )  # fmt: skip
             shaped = composite.blend_crop(shaped, painted.rgb, painted.support)
         styled = self.styled_region(prep, state)
-        if plan.from_reference is not None:
-            styled &= ~plan.from_reference  # already in the reference's colour: not restyled again
+        styled &= ~plan.from_reference  # already in the reference's colour: not restyled again
         top = detail.detail_composite(
             shaped, gen, detail_region=styled, reshape_region=np.zeros_like(styled), segments=segments,
             feather_px=FEATHER_PX, unedited_lab=self._unedited_lab(prep, state) if styled.any() else None,

@@ -197,6 +197,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
         raise ValueError(f"photo crop and render must be equal-size uint8 H×W×3, got {photo.shape}, {g.shape}")
     plan = plan if plan is not None else plan_reshape(old, new)
+    plan.from_reference = np.zeros(plan.synth.shape, bool)
     if not plan.reach.any():
         return photo.copy(), plan
     size = min(photo.shape[:2])
@@ -214,7 +215,6 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         fill = W.copy()
         offsets = np.full(A.shape + (2,), np.nan, np.float32)  # where each synthesised pixel's texture is from
         plan.texture = offsets
-        plan.from_reference = np.zeros(A.shape, bool)
         block = max(4, int(round(BLOCK_FRAC * size)))
         for c in np.unique(np.asarray(new)[A]):
             target = A & (new == c)
