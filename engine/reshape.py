@@ -6,8 +6,9 @@ skin and lips, moved. So, for a state whose mask differs from the parse (:func:`
 
 1. **Correspondences.** For every class whose pixels changed, each pixel on its *new* boundary near the
    change is paired with the nearest pixel of its *old* boundary (a distance transform), if that is at
-   most ``max_move`` away (``MOVE_FRAC`` of the crop side). The pair says: the content at the old edge
-   now sits at the new edge.
+   most ``max_move`` away (``MOVE_FRAC`` of the crop side), in sight through the class, the same edge
+   (a class lies across it both before and after) and along its normal. The pair says: the content at
+   the old edge now sits at the new edge.
 2. **A smooth deformation.** Those displacements are boundary values of a membrane (Laplace)
    interpolation, pinned to zero on every edge the change did not touch and beyond ``1.5 * max_move``
    of the change, and solved coarse to fine by repeated smoothing. Inside and around the change the field varies smoothly: the old region is
