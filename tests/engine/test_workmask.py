@@ -182,3 +182,17 @@ def test_new_content_beside_another_class_stays_on_the_painted_pixels():
     painted = work == glasses
     assert coarse.any() and fine[painted].mean() > 0.9
     assert not (fine & ~painted).any(), "unpainted skin around the frame counted as new content"
+
+
+def test_in_photo_marks_the_crop_pixels_past_the_photos_edge(engine, photo):
+    # a crop box that runs past the photo's right and bottom edges by a quarter of its side
+    side = PHOTO / 2
+    prep = engine.prepare(photo, crop_box=(PHOTO - side * 0.75 + side / 2,) * 2 + (side,))
+    inside = prep.in_photo
+    R = prep.parsed_mask.shape[0]
+    assert inside.shape == (R, R) and inside.dtype == bool
+    assert inside[: R // 2, : R // 2].all(), "the part over the photo shows it"
+    assert not inside[-2:, :].any() and not inside[:, -2:].any(), "past its edges the crop repeats the border"
+    assert 0.45 < inside.mean() < 0.65  # about three quarters of each side
+    centred = engine.prepare(photo, crop_box=(PHOTO / 2, PHOTO / 2, side))
+    assert centred.in_photo.all()
