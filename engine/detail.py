@@ -107,7 +107,8 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+def box_around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of ``mask``'s pixels grown by ``margin`` px (clipped to the image), as slices."""
     ys, xs = np.nonzero(mask)
     h, w = mask.shape
     return (
@@ -130,7 +131,7 @@ def _lowpass_change(diff, segments, detail, w_d, sigma) -> np.ndarray:
     margin = int(np.ceil(3 * sigma)) + 4
     for s in np.unique(segments[detail]):
         seg = segments == s
-        ys, xs = _box(seg, margin)
+        ys, xs = box_around(seg, margin)
         num, den = masked_lowpass(diff[ys, xs], seg[ys, xs], sigma)
         sel = (detail & seg)[ys, xs]
         out[ys, xs][sel] = num[sel] / np.maximum(den[sel], 1e-4)[:, None]
@@ -273,7 +274,7 @@ def detail_composite(
         else 0
     )
     pad = int(np.ceil(max(reach, feather_px + 3 * sigma))) + 4
-    ys, xs = _box(detail | reshape, pad)
+    ys, xs = box_around(detail | reshape, pad)
     E = rgb_to_lab(np.asarray(edited)[ys, xs])
     if unedited_lab is not None:
         U = unedited_lab[ys, xs]

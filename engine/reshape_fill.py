@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from engine.composite import lab_to_rgb, laplacian_blend, rgb_to_lab
+from engine.detail import box_around
 from engine.labels import INDEX
 from engine.reshape import ReshapePlan, plan_reshape, warp_image
 
@@ -96,14 +97,6 @@ def _texture_source(region: np.ndarray) -> np.ndarray:
     return region.astype(bool)
 
 
-def _around(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
-    """The bounding box of ``mask`` grown by ``margin`` px (clipped to the image)."""
-    ys, xs = np.nonzero(mask)
-    h, w = mask.shape
-    return (slice(max(0, ys.min() - margin), min(h, ys.max() + margin + 1)),
-            slice(max(0, xs.min() - margin), min(w, xs.max() + margin + 1)))  # fmt: skip
-
-
 def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, low: np.ndarray,
                 source: np.ndarray) -> np.ndarray:  # fmt: skip
     """Low frequencies (Lab, one row per ``target`` pixel) for synthesised pixels of class ``c``: for
@@ -128,7 +121,7 @@ def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, lo
     if not source.any():
         return low[target]
     sigma = max(1.5, size / 32.0)
-    box = _around(target, int(np.ceil(3 * sigma)) + 1)  # the blur's reach
+    box = box_around(target, int(np.ceil(3 * sigma)) + 1)  # the blur's reach
     m = source[box].astype(np.float32)
     d = (P - low)[box]
     num = _blur(d * m[..., None], sigma)
@@ -139,15 +132,14 @@ def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, lo
 
 
 def _reference_texture(ref: tuple[np.ndarray, np.ndarray], target: np.ndarray, low: np.ndarray, block: int,
-                       seed: int) -> np.ndarray:  # fmt: skip
+                       hp_sigma: float, seed: int) -> np.ndarray:  # fmt: skip
     """Lab rows for the ``target`` pixels of a class the photo lacks, from a reference (its crop and
     where it shows the class): the render's low frequencies moved to the reference's colour of the
     class, and its texture copied block by block (the reference's crop is aligned as the photo's is)."""
     crop, region = np.asarray(ref[0]), np.asarray(ref[1], bool)
     R = rgb_to_lab(crop)
-    sigma = max(1.0, min(target.shape) / 128.0)
     source = _texture_source(region)
-    tex = _texture(R - _blur(R, sigma), source, target, block, seed)
+    tex = _texture(R - _blur(R, hp_sigma), source, target, block, seed)
     shift = R[region].mean(0) - low[target].mean(0)
     return low[target] + shift + tex[target]
 
@@ -163,7 +155,7 @@ def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new:
     out = moved.copy()
     reach = 2 ** (levels + 2)  # how far the blend's coarsest band reaches, with room to spare
     for c in np.unique(new[synth]):
-        box = _around(synth & (new == c), reach)
+        box = box_around(synth & (new == c), reach)
         region = new[box] == c
         own_moved = region & ~synth[box] & shown[box]
         inside = region & synth[box]
@@ -190,8 +182,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     those only, not from the border repeated past the photo's edge. ``texture_from``: {class: (crop,
     region)}, a reference's aligned crop (uint8 R×R×3) and where it shows that class (bool R×R): a
     class the photo has too little of (under a quarter of the pixels to fill) takes its texture and
-    colour from there (glasses painted on,
-    with the style of a reference that wears glasses)."""
+    colour from there (hair painted on a shaved head, in the hair style of a reference)."""
     photo = np.asarray(photo_crop)
     g = np.asarray(gen)
     if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
@@ -223,7 +214,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
             # the photo has too little of the class to texture the new pixels (a beard, for hair painted
             # on a shaved head): the reference's texture, when the class's style is a reference's
             if ref is not None and source.sum() < max(16, 0.25 * target.sum()) and np.count_nonzero(ref[1]) > 16:
-                fill[target] = _reference_texture(ref, target, low, block, seed + int(c))
+                fill[target] = _reference_texture(ref, target, low, block, hp_sigma, seed + int(c))
                 plan.from_reference |= target
                 continue
             base = _synth_base(c, target, photo, P, low, source)
