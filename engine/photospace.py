@@ -5,15 +5,21 @@ computed on the crop (:class:`engine.detail.DetailResult`) reaches the photo as 
 photo's own pixels, so its detail survives. How the crop's label maps are enlarged decides whether the
 result looks photographic, so every map is carried the same way:
 
+The weights themselves live in :mod:`engine.photoweights`.
+
 - **Edges are curves, not pixel blocks.** A region (a class, the reshaped pixels) becomes a coverage
   map, lightly smoothed in the crop, warped bilinearly, then sharpened to a ramp of ``EDGE_PX`` target
   pixels around its half level (:func:`edge_weight`). Nothing is ever enlarged nearest-neighbour.
 - **A style change stays inside its region.** Its weight is the region's edge weight snapped to the
-  photo's own edges by a guided filter (the photo is the guide), then cut to 0 below ``STYLE_CUTOFF``:
-  a recoloured strand of hair is recoloured, the wall behind it is not.
-- **New content meets the photo along the smooth edge.** The delta inside the reshaped pixels and the
-  delta outside them are each extended a couple of crop pixels across the edge and mixed by the edge
-  weight, so the crop's pixel grid never shows as a staircase.
+  photo's own edges by a guided filter (the photo is the guide), then cut to 0 below ``STYLE_CUTOFF``: a
+  recoloured strand of hair is recoloured, the wall behind it is not.
+- **New content meets the photo along the smooth edge.** The new content (as content, not as a change
+  to the pixels under it, which would carry their contrast across: a light halo) and the delta outside
+  it are each extended a couple of crop pixels across the edge and mixed by the edge weight, so the
+  crop's pixel grid never shows as a staircase. The parse's outline sits a pixel or two off the photo's
+  own edge, so the new content also covers the photo pixels just outside it whose colour is that of
+  what it replaces (the dark rim removed hair leaves on a cheek), as far as the two colours can be told
+  apart (:func:`fringe_weight`).
 - **No straight seams.** Every weight fades to 0 over the outer ``BORDER_FRAC`` of the crop, so a change
   that reaches the crop's border is feathered into the photo, not cut by the crop's edge. Pixels outside
   the photo do not exist here: nothing is computed or shown there.
@@ -46,15 +52,19 @@ from engine.composite import (
     warp_affine,
 )
 from engine.detail import DetailResult
-from engine.refine import guided_filter
+from engine.photoweights import (
+    EDGE_PX,
+    border_ramp,
+    edge_source,
+    edge_target,
+    edge_weight,
+    extend_across,
+    fringe_weight,
+    snap_to_photo,
+)
 
 __all__ = ["EDGE_PX", "border_ramp", "edge_weight", "grain_level", "paste_change"]
 
-#: Width (target px) of the ramp every enlarged region edge is sharpened to.
-EDGE_PX = 1.5
-#: Smoothing (crop px) of a region's coverage before it is enlarged: it turns the crop's pixel steps
-#: into curves. (Parts thinner than 3 crop px are carried bilinearly instead, see `edge_weight`.)
-EDGE_SIGMA = 0.8
 #: Synthesised content copies the photo's detail finer than this (target px, a Gaussian's σ) from where its
 #: texture came; coarser detail comes from the crop (and grain).
 FINE_DETAIL_SIGMA = 1.5
@@ -62,81 +72,6 @@ FINE_DETAIL_SIGMA = 1.5
 SHARPEN_SIGMA = 1.0
 #: Blur (crop px) of the new content's weight where it meets pixels of its own class.
 SOFT_SEAM_SIGMA = 1.2
-#: Fraction of the crop's side over which every weight fades out at the crop's border.
-BORDER_FRAC = 1.0 / 32.0
-#: A style weight below this is 0 (the guided filter's far tails).
-STYLE_CUTOFF = 0.03
-#: Guided-filter regulariser (on [0, 1] colours): edges of contrast above ~0.05 are followed.
-GUIDE_EPS = 2e-3
-
-
-# --------------------------------------------------------------------------------------------- weights
-def border_ramp(size: int) -> np.ndarray:
-    """float32 size² map: 0 on the crop's outermost pixel ring, rising smoothly to 1 at ``BORDER_FRAC``
-    of the side inside it."""
-    width = max(2.0, BORDER_FRAC * size)
-    d = np.minimum(np.arange(size), np.arange(size)[::-1]).astype(np.float32)
-    t = np.clip(d / width, 0.0, 1.0)
-    t = t * t * (3.0 - 2.0 * t)
-    return np.minimum(t[:, None], t[None, :])
-
-
-def edge_weight(region: np.ndarray, to_target: np.ndarray, dsize: tuple[int, int]) -> np.ndarray:
-    """A crop-space region (bool or float coverage) in the target: bilinear coverage of the lightly
-    smoothed region, sharpened to a ramp of ``EDGE_PX`` target pixels around its half level. float32
-    (h, w) = dsize[::-1] in [0, 1]."""
-    return _edge_target(_edge_source(region, affine_scale(to_target) > 1.5), to_target, dsize)
-
-
-def _edge_source(region: np.ndarray, smooth: bool) -> tuple[np.ndarray, np.ndarray | None, bool]:
-    """The source-side part of :func:`edge_weight` (the same for every box of one target)."""
-    cov = np.asarray(region, np.float32)
-    if not smooth:
-        return cov, None, False
-    cov = cv2.GaussianBlur(cov, (0, 0), EDGE_SIGMA, borderType=cv2.BORDER_REPLICATE)
-    # parts thinner than 3 source px (a glasses frame, a strand) would fall below the half level: they
-    # are carried plain bilinearly instead, soft but present
-    r = np.asarray(region) > 0.5
-    thin = r & ~(cv2.morphologyEx(r.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)) > 0)
-    return cov, thin.astype(np.float32) if thin.any() else None, True
-
-
-def _edge_target(src, to_target: np.ndarray, dsize: tuple[int, int]) -> np.ndarray:
-    cov, thin, smooth = src
-    cov = warp_affine(cov, to_target, dsize, border="constant")
-    if not smooth:
-        return np.clip(cov, 0.0, 1.0)
-    # a step blurred by a Gaussian climbs through its half level with slope 1 / (sigma sqrt(2 pi)) per
-    # source px: (cov - 0.5) * sigma * sqrt(2 pi) * scale is the distance to the edge in target px
-    dist = (cov - 0.5) * (EDGE_SIGMA * np.sqrt(2.0 * np.pi) * affine_scale(to_target))
-    t = np.clip(dist / EDGE_PX + 0.5, 0.0, 1.0)
-    w = t * t * (3.0 - 2.0 * t)
-    if thin is not None:
-        w = np.maximum(w, warp_affine(thin, to_target, dsize, border="constant"))
-    return w.astype(np.float32)
-
-
-def _snap_to_photo(weight: np.ndarray, photo: np.ndarray, scale: float) -> np.ndarray:
-    """``weight`` moved onto the photo's own edges (guided filter, the photo as guide)."""
-    band = (weight > 0) & (weight < 1)
-    if not band.any():
-        return weight
-    r = int(np.clip(round(scale), 2, 8))
-    g = photo.astype(np.float32) / 255.0
-    out = guided_filter(g, weight[:, :, None], r, GUIDE_EPS)[:, :, 0]
-    out = np.clip(out, 0.0, 1.0)
-    out[out < STYLE_CUTOFF] = 0.0
-    return out
-
-
-def _extend(x: np.ndarray, inside: np.ndarray, px: float) -> np.ndarray:
-    """``x`` (H×W×3) kept on ``inside`` and carried ~``px`` crop pixels past it (normalised blur)."""
-    m = inside.astype(np.float32)
-    num = cv2.GaussianBlur(x * m[:, :, None], (0, 0), px)
-    den = cv2.GaussianBlur(m, (0, 0), px)
-    out = np.where(den[:, :, None] > 1e-3, num / np.maximum(den, 1e-3)[:, :, None], 0.0).astype(np.float32)
-    out[inside] = x[inside]
-    return out
 
 
 _NOISE_TILE = 256
@@ -187,20 +122,25 @@ class _Pieces:
     sources: dict = field(default_factory=dict)  # edge-weight source maps, made on first use
 
 
-def _pieces(res: DetailResult) -> _Pieces:
+def _pieces(res: DetailResult, crop: np.ndarray) -> _Pieces:
     size = res.support.shape[0]
     ramp = border_ramp(size)
     delta = np.asarray(res.delta_lab, np.float32)
     reshaped = np.asarray(res.new_alpha) >= 0.999
+    if reshaped.any():
+        # the new content is carried past its edge as content, not as a change: a change carried onto a
+        # pixel unlike the ones it was made on (skin beside removed dark hair) would add the contrast
+        # between them (a light halo)
+        base = rgb_to_lab(np.asarray(crop if res.base_crop is None else res.base_crop))
+        delta_in = extend_across(base + delta, reshaped, 2.0) - base
     style = None if res.detail_delta is None else np.asarray(res.detail_delta, np.float32)
     out = delta * (~reshaped)[:, :, None]
     if style is not None:
         out = out - style * (~reshaped)[:, :, None]
-    ext = 2.0
     return _Pieces(
         size,
-        _extend(delta, reshaped, ext) if reshaped.any() else delta,
-        _extend(out, ~reshaped, ext) if reshaped.any() else out,
+        delta_in if reshaped.any() else delta,
+        extend_across(out, ~reshaped, 2.0) if reshaped.any() else out,
         style,
         reshaped,
         None if res.styled is None else np.asarray(res.styled, bool) & ~reshaped,
@@ -256,11 +196,11 @@ def _region_weight(pieces: _Pieces, name: str, to_target: np.ndarray, dsize) -> 
         k = fine.shape[0] / coarse.shape[0]
         work_to_crop = np.array([[1.0 / k, 0.0, 0.5 / k - 0.5], [0.0, 1.0 / k, 0.5 / k - 0.5]])
         region, to_src = fine, compose_affine(to_target, work_to_crop)
-    smooth = affine_scale(to_src) > 1.5
+    smooth = affine_scale(to_src) > 1.0
     key = (name, smooth)
     if key not in pieces.sources:
-        pieces.sources[key] = _edge_source(region, smooth)
-    return _edge_target(pieces.sources[key], to_src, dsize)
+        pieces.sources[key] = edge_source(region, smooth)
+    return edge_target(pieces.sources[key], to_src, dsize)
 
 
 def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
@@ -330,6 +270,8 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
                 fine = f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
                 src = np.rint(f + gain[:, :, None] * fine).clip(0, 255).astype(np.uint8)
     a = _region_weight(pieces, "reshaped", to_roi, dsize) * ramp if pieces.reshaped.any() else None
+    if a is not None and scale > 1.25:
+        a = np.maximum(a, fringe_weight(a, src, scale))
     if a is not None and pieces.soft_seam is not None:
         # new content beside its own class (new hair meeting old hair) has no edge to keep: blended
         # over a couple of crop pixels there, so the crop's pixel grid never shows as a cut
@@ -342,7 +284,7 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
     if pieces.flow is not None:
         sel |= moved_px
     if pieces.delta_style is not None and pieces.styled is not None and pieces.styled.any():
-        w = _snap_to_photo(_region_weight(pieces, "styled", to_roi, dsize), src, scale) * ramp
+        w = snap_to_photo(_region_weight(pieces, "styled", to_roi, dsize), src, scale) * ramp
         change += w[:, :, None] * warp(pieces.delta_style)
         sel |= w > 0
     elif pieces.delta_style is not None:
@@ -406,7 +348,7 @@ def paste_change(photo_rgb: np.ndarray, crop_rgb: np.ndarray, res: DetailResult,
     out = photo.copy()
     sigma = grain_level(photo, crop, res, m) if grain else None
     detail = _PhotoDetail(photo, 1.0 / affine_scale(m))  # (the export asks once: only what it needs)
-    got = _paste_roi(photo, crop, _pieces(res), m, None, grain_sigma=sigma, seed=seed, detail=detail)
+    got = _paste_roi(photo, crop, _pieces(res, crop), m, None, grain_sigma=sigma, seed=seed, detail=detail)
     if got is not None:
         x0, y0, x1, y1, patch, _ = got
         out[y0:y1, x0:x1] = patch

@@ -183,7 +183,7 @@ class ViewCompositor:
         alpha_key = new["new_alpha"].tobytes()
         if self._grain is None or self._grain[0] != alpha_key:
             self._grain = (alpha_key, grain_level(self.photo, self.crop, res, self.matrix))
-        pieces = _pieces(res)
+        pieces = _pieces(res, self.crop)
         hit = self._due.copy()  # tiles changed before but not composed yet (off screen)
         tys, txs = np.nonzero(dirty)
         hit[tys // t, txs // t] = True

@@ -181,3 +181,51 @@ def test_new_content_beside_its_own_class_is_blended_not_cut():
     assert widths["cut"][0] <= 4 and widths["cut"][1] <= 4
     assert widths["soft"][0] >= 12, f"the hair-to-hair seam ramps over {widths['soft'][0]} px only"
     assert widths["soft"][1] <= 4, "the edge against the skin stays sharp"
+
+
+def test_an_edge_painted_on_the_working_grid_is_smooth_where_a_grid_pixel_is_about_a_photo_pixel():
+    # 1.5 photo px per working-grid px (a 512² portrait, its crop past the photo's edges): the grid's
+    # one-pixel steps along a slanted jaw line showed as a sawtooth before the edge was smoothed there
+    side, k = 375, 4  # photo px; working grid = k × the crop's side
+    big = np.full((side, side, 3), 120, np.uint8)
+    al = manual_alignment(big, (side / 2, side / 2), side, S)  # 5.86 photo px per crop px
+    yy, xx = np.mgrid[: S * k, : S * k]
+    work = xx > 90 + 0.3 * yy
+    region = cv2.resize(work.astype(np.float32), (S, S), interpolation=cv2.INTER_AREA) >= 0.5
+    delta = np.zeros((S, S, 3), np.float32)
+    delta[region] = (30.0, 0.0, 0.0)
+    zero = np.zeros((S, S), np.float32)
+    res = DetailResult(al.crop, delta, region.astype(np.float32), region.astype(np.float32), delta * 0,
+                       zero > 0, work_new=work)  # fmt: skip
+    L = rgb_to_lab(paste_change(big, al.crop, res, al.matrix, grain=False))[..., 0]
+    base = rgb_to_lab(big[:1, :1])[0, 0, 0]
+    rows = np.arange(60, 300)
+    xs = _edge_positions(L, base + 15, rows)
+    step = np.abs(np.diff(xs)).max()  # the line moves 0.44 photo px per row; a grid step is 1.46 px
+    assert step < 1.0, f"the edge jumps {step:.2f} px between rows: the working grid's steps show"
+
+
+def test_removed_dark_content_leaves_no_light_halo_and_takes_the_fringe_the_parse_missed():
+    # dark hair on the left, light skin on the right; the parse's outline (the reshaped region) stops
+    # 4 photo px short of the photo's own edge, so a dark fringe lies on the 'skin'. The hair is
+    # removed: its pixels are filled with a mid grey.
+    big = np.full((PHOTO, PHOTO, 3), 200, np.uint8)
+    al = manual_alignment(big, (PHOTO / 2, PHOTO / 2), PHOTO, S)  # 10 photo px per crop px
+    region = np.zeros((S, S), bool)
+    region[:, :30] = True
+    edge_x = int(round(al.to_photo([[29.5, 0]])[0, 0]))  # the region's edge in the photo
+    photo = big.copy()
+    photo[: PHOTO // 2, : edge_x + 4] = 40  # the top half: a 4 px dark fringe beyond the outline
+    photo[PHOTO // 2 :, : edge_x] = 40  # the bottom half: the photo's edge on the outline
+    crop = manual_alignment(photo, (PHOTO / 2, PHOTO / 2), PHOTO, S).crop
+    fill = np.full((S, S, 3), 150, np.uint8)
+    delta = (rgb_to_lab(fill) - rgb_to_lab(crop)) * region[:, :, None]
+    zero = np.zeros((S, S), np.float32)
+    res = DetailResult(fill, delta, region.astype(np.float32), region.astype(np.float32), delta * 0, zero > 0)
+    out = paste_change(photo, crop, res, al.matrix, grain=False).astype(float)
+    right = out[PHOTO // 2 + 100, edge_x - 10 : edge_x + 30, 0]
+    assert right.max() <= 202, f"a light halo of {right.max():.0f} beside skin of 200"
+    row = out[PHOTO // 2 - 100, :, 0]
+    fringe = row[edge_x + 1 : edge_x + 4]
+    assert fringe.min() >= 120, f"the dark fringe outside the outline stays at {fringe.min():.0f}"
+    assert np.all(np.abs(row[edge_x + 12 :] - 200) <= 1), "the skin itself changed"
