@@ -6,9 +6,9 @@ synthesised from the same region of the photo, on the generator's low-frequency 
    background where hair was removed): low frequencies from the generator's render, shifted per class
    to the photo's own colour nearby (for the background: the visible background inpainted across the
    hole, so it continues what is seen); high frequencies copied from the same class elsewhere in the
-   photo, block by block at the offset whose block lies most inside that class. A class the photo has
-   too little of takes texture and colour from the reference its style came from, if any, else the
-   generator's own detail. Nothing is taken from crop pixels past the photo's edge.
+   photo, patch by patch at the offset whose patch lies most inside that class, the patches overlapping
+   under sine windows so that none of their edges shows. A class the photo has too little of takes
+   texture and colour from the reference its style came from, if any, else the generator's own detail. Nothing is taken from crop pixels past the photo's edge.
 5. **Blend.** Synthesised pixels meet the moved ones of their own class through a multi-band blend,
    and meet other classes with no blend at all; beyond the deformation's reach every pixel is the photo's.
 """
@@ -25,7 +25,7 @@ from engine.reshape import ReshapePlan, plan_reshape, warp_image
 
 __all__ = ["reshape_composite"]
 
-#: Texture blocks for synthesis: side as a fraction of the crop, and candidate offsets tried per block.
+#: Texture patches for synthesis: side as a fraction of the crop, and candidate offsets tried per patch.
 BLOCK_FRAC = 1.0 / 16.0
 OFFSET_TRIES = 48
 BACKGROUND = INDEX["background"]
@@ -37,32 +37,43 @@ def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def _texture(hp: np.ndarray, source: np.ndarray, target: np.ndarray, block: int, seed: int,
              offsets: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
-    """High-pass texture for the ``target`` pixels, copied block by block from ``source`` pixels: each
-    block takes the tried offset whose shifted block lies most inside ``source``. ``offsets`` (H×W×2,
-    dx, dy): where given, each target pixel's source offset is written there."""
+    """High-pass texture for the ``target`` pixels, copied patch by patch from ``source`` pixels: each
+    patch takes the tried offset whose shifted patch lies most inside ``source``. Patches overlap by
+    half and are joined under sine windows whose squares sum to 1, so no patch's edge shows as a seam
+    and two unrelated textures mixed keep the level of either. ``offsets`` (H×W×2, dx, dy): where
+    given, each target pixel's source offset (its strongest patch's) is written there."""
     h, w = target.shape
     out = np.zeros(hp.shape, np.float32)
     rng = np.random.default_rng(seed)
     ys, xs = np.nonzero(source)
     if len(ys) < block * block // 2:
         return out
-    src_f = source.astype(np.float32)
-    integral = cv2.integral(src_f)  # block coverage of the source at any offset, in O(1)
-    for by in range(0, h, block):
-        for bx in range(0, w, block):
-            sub = target[by : by + block, bx : bx + block]
-            if not sub.any():
+    n = max(4, block + block % 2)  # an even patch side, stepped by half of it
+    step = n // 2
+    win = np.sin(np.pi * (np.arange(n) + 0.5) / n).astype(np.float32)
+    win2 = win[:, None] * win[None, :]
+    best = np.zeros(target.shape, np.float32) if offsets is not None else None
+    integral = cv2.integral(source.astype(np.float32))  # patch coverage of the source at any offset, in O(1)
+    ty, tx = np.nonzero(target)
+    for by in range((ty.min() // step) * step - step, ty.max() + 1, step):
+        for bx in range((tx.min() // step) * step - step, tx.max() + 1, step):
+            y0, x0 = max(by, 0), max(bx, 0)
+            y1, x1 = min(by + n, h), min(bx + n, w)
+            if y1 <= y0 or x1 <= x0 or not target[y0:y1, x0:x1].any():
                 continue
-            bh, bw = sub.shape
+            bh, bw = y1 - y0, x1 - x0
             pick = rng.integers(0, len(ys), OFFSET_TRIES)
             cy = np.clip(ys[pick] - bh // 2, 0, h - bh)
             cx = np.clip(xs[pick] - bw // 2, 0, w - bw)
             cover = integral[cy + bh, cx + bw] - integral[cy, cx + bw] - integral[cy + bh, cx] + integral[cy, cx]
             j = int(np.argmax(cover))
-            patch = hp[cy[j] : cy[j] + bh, cx[j] : cx[j] + bw]
-            out[by : by + bh, bx : bx + bw][sub] = patch[sub]
-            if offsets is not None:
-                offsets[by : by + bh, bx : bx + bw][sub] = (cx[j] - bx, cy[j] - by)
+            wgt = win2[y0 - by : y1 - by, x0 - bx : x1 - bx]
+            out[y0:y1, x0:x1] += wgt[..., None] * hp[cy[j] : cy[j] + bh, cx[j] : cx[j] + bw]
+            if best is not None:
+                stronger = (wgt > best[y0:y1, x0:x1]) & target[y0:y1, x0:x1]
+                best[y0:y1, x0:x1][stronger] = wgt[stronger]
+                offsets[y0:y1, x0:x1][stronger] = (cx[j] - x0, cy[j] - y0)
+    out[~target] = 0.0
     return out
 
 
@@ -135,7 +146,7 @@ def _reference_texture(ref: tuple[np.ndarray, np.ndarray], target: np.ndarray, l
                        hp_sigma: float, seed: int) -> np.ndarray:  # fmt: skip
     """Lab rows for the ``target`` pixels of a class the photo lacks, from a reference (its crop and
     where it shows the class): the render's low frequencies moved to the reference's colour of the
-    class, and its texture copied block by block (the reference's crop is aligned as the photo's is)."""
+    class, and its texture copied patch by patch (the reference's crop is aligned as the photo's is)."""
     crop, region = np.asarray(ref[0]), np.asarray(ref[1], bool)
     R = rgb_to_lab(crop)
     source = _texture_source(region)

@@ -174,3 +174,27 @@ def test_a_class_the_photo_lacks_takes_the_references_texture_and_colour():
     assert _hp_level(out, inside) > 0.5 * _hp_level(ref_crop, own), "and its texture"
     bare, _ = reshape_composite(photo, gen, old, new)
     assert _hp_level(bare, inside) < 0.2 * _hp_level(out, inside), "without it there is no texture to copy"
+
+
+def test_synthesised_texture_shows_no_patch_seams_and_keeps_its_level():
+    from engine.reshape_fill import _texture
+
+    rng = np.random.default_rng(3)
+    hp = cv2.GaussianBlur(rng.normal(0, 10, (S, S)).astype(np.float32), (0, 0), 1.5)
+    hp = np.repeat(hp[..., None], 3, -1)
+    source = np.zeros((S, S), bool)
+    source[:, :40] = True
+    target = np.zeros((S, S), bool)
+    target[:, 48:] = True
+    offsets = np.full((S, S, 2), np.nan, np.float32)
+    out = _texture(hp, source, target, 8, seed=1, offsets=offsets)[..., 0]
+    assert np.isfinite(offsets[target]).all() and not np.isfinite(offsets[~target]).any()
+    # the level of the copied texture: that of the source, not washed out where patches overlap
+    assert 0.85 < out[target].std() / hp[source].std() < 1.15
+    # jumps between neighbouring pixels, by column and row position within the 8 px grid a blockwise copy
+    # cuts along: no position stands out
+    dx = np.abs(np.diff(out[:, 48:], axis=1))
+    dy = np.abs(np.diff(out[:, 48:], axis=0))
+    by_col = np.array([dx[:, i::8].mean() for i in range(8)])
+    by_row = np.array([dy[i::8].mean() for i in range(8)])
+    assert by_col.max() / np.median(by_col) < 1.25 and by_row.max() / np.median(by_row) < 1.25, (by_col, by_row)
