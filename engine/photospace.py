@@ -62,6 +62,7 @@ from engine.photoweights import (
     fringe_weight,
     snap_to_photo,
 )
+from engine.workmask import work_to_crop
 
 __all__ = ["EDGE_PX", "border_ramp", "edge_weight", "grain_level", "paste_change"]
 
@@ -193,9 +194,7 @@ def _region_weight(pieces: _Pieces, name: str, to_target: np.ndarray, dsize) -> 
     coarse, fine = getattr(pieces, name), getattr(pieces, "work_new" if name == "reshaped" else "work_styled")
     region, to_src = coarse, to_target
     if fine is not None and fine.shape != coarse.shape:
-        k = fine.shape[0] / coarse.shape[0]
-        work_to_crop = np.array([[1.0 / k, 0.0, 0.5 / k - 0.5], [0.0, 1.0 / k, 0.5 / k - 0.5]])
-        region, to_src = fine, compose_affine(to_target, work_to_crop)
+        region, to_src = fine, compose_affine(to_target, work_to_crop(fine.shape[0] / coarse.shape[0]))
     smooth = affine_scale(to_src) > 1.0
     key = (name, smooth)
     if key not in pieces.sources:

@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.maskops import resample_labels
 
-__all__ = ["MAX_WORK_SCALE", "PAINT_SHARE", "blocks_any", "enlarge", "fine_edges", "to_model", "to_work", "work_matrix", "work_scale_for"]
+__all__ = ["MAX_WORK_SCALE", "PAINT_SHARE", "blocks_any", "enlarge", "fine_edges", "to_model", "to_work", "work_matrix", "work_scale_for", "work_to_crop"]
 
 #: The finest working mask is this many times the networks' side.
 MAX_WORK_SCALE = 4
@@ -45,6 +45,12 @@ def work_matrix(matrix: np.ndarray, k: int) -> np.ndarray:
     a = np.asarray(matrix, np.float64).reshape(2, 3) * k
     a[:, 2] += 0.5 * (k - 1)
     return a
+
+
+def work_to_crop(k: float) -> np.ndarray:
+    """The affine from a working grid ``k`` times the crop's side to the crop (pixel centres)."""
+    k = float(k)
+    return np.array([[1.0 / k, 0.0, 0.5 / k - 0.5], [0.0, 1.0 / k, 0.5 / k - 0.5]])
 
 
 def to_work(mask: np.ndarray, size: int) -> np.ndarray:
