@@ -81,6 +81,7 @@ class ImageCache:
     view: ViewCompositor | None = None  # the editor's photo-space view (engine.photospace)
     model: tuple[EditState, EditState] | None = None  # the last working-grid state and its R×R version
     in_photo: np.ndarray | None = None  # PreparedImage.in_photo
+    before: tuple[EditState, np.ndarray] | None = None  # the last reshape's styles rendered on the parse
 
 
 @dataclass

@@ -199,6 +199,15 @@ class Renderer:
             img = composite.blend_crop(img, alt, composite.feather(fr.mask(), FEATHER_PX))
         return img
 
+    def generate_before(self, prep: PreparedImage, state: EditState) -> np.ndarray:
+        """The state's styles rendered on the parse (the mask before a reshape), cached on the image
+        while only the mask changes: a reshape's strokes reuse it."""
+        before = self.model_state(prep, state).with_mask(prep.parsed_mask)
+        hit = prep.cache.before
+        if hit is None or not hit[0].same_as(before):
+            hit = prep.cache.before = (before, self.generate(prep, before))
+        return hit[1]
+
     @torch.inference_mode()
     def generate_unedited(self, prep: PreparedImage, state: EditState) -> np.ndarray:
         """The state's mask rendered with the photo's own styles, through the same generator (and, for
@@ -266,9 +275,11 @@ class Renderer:
         self.checkpoint()
         plan = self.plan(prep, state)
         self.checkpoint()
+        before = self.generate_before(prep, state)
+        self.checkpoint()
         moved = reshape.warp_image(prep.crop, plan.flow)
         shaped, _ = reshape_fill.reshape_composite(prep.crop, gen, prep.parsed_mask, state.mask, plan=plan,
-                                                   moved=moved, in_photo=prep.in_photo,
+                                                   moved=moved, in_photo=prep.in_photo, gen_before=before,
                                                    texture_from=self._texture_refs(prep, state))  # fmt: skip
         # a class the photo does not have (glasses, a hat added) has no texture to borrow, unless it took
         # a reference's: there the generator's colour-matched pixels are used, as in 'changed' mode

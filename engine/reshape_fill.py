@@ -29,6 +29,17 @@ __all__ = ["reshape_composite"]
 BLOCK_FRAC = 1.0 / 16.0
 OFFSET_TRIES = 48
 BACKGROUND = INDEX["background"]
+#: The coarse band (crop px of a 128² crop, a Gaussian's σ) of moved pixels the render's change of light
+#: sets (``reshape_composite(gen_before=)``), and the Lab distance between the moved photo and the
+#: render of its old mask at which that change is no longer trusted at all.
+PLAN_SIGMA = 0.5
+PLAN_TRUST = 12.0
+
+
+def _inner_fade(region: np.ndarray, size: int) -> np.ndarray:
+    """float32: 1 inside ``region``, fading to 0 over about a pixel (at 128²) towards its edge from within."""
+    r = region.astype(np.float32)
+    return np.minimum(r, _blur(r, max(0.5, size / 128.0)) * 2.0).clip(0.0, 1.0)
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
@@ -109,10 +120,12 @@ def _texture_source(region: np.ndarray) -> np.ndarray:
 
 
 def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, low: np.ndarray,
-                source: np.ndarray) -> np.ndarray:  # fmt: skip
+                source: np.ndarray, low_before: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Low frequencies (Lab, one row per ``target`` pixel) for synthesised pixels of class ``c``: for
     the background, the visible background inpainted across the hole, so it continues what is seen;
-    for any other class the render's (``low``), shifted to the photo's own colour of the class nearby."""
+    for any other class the render's (``low``), shifted to the photo's own colour of the class nearby:
+    by how far the photo there is from the render of the mask it shows (``low_before``, else ``low``),
+    so shading the old shape cast there (a shadow under removed hair) is not carried into the fill."""
     size = min(photo.shape[:2])
     if c == BACKGROUND and source.sum() > 16:
         k = max(1, size // 64)
@@ -134,10 +147,11 @@ def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, lo
     sigma = max(1.5, size / 32.0)
     box = box_around(target, int(np.ceil(3 * sigma)) + 1)  # the blur's reach
     m = source[box].astype(np.float32)
-    d = (P - low)[box]
+    ref = low if low_before is None else low_before
+    d = (P - ref)[box]
     num = _blur(d * m[..., None], sigma)
     den = _blur(m, sigma)[..., None]
-    mean = ((P - low)[source]).mean(0)
+    mean = ((P - ref)[source]).mean(0)
     t = target[box]
     return low[box][t] + ((num + 0.05 * mean) / (den + 0.05))[t]
 
@@ -185,7 +199,7 @@ def _blend_by_class(moved: np.ndarray, fill: np.ndarray, synth: np.ndarray, new:
 def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, new: np.ndarray, *,
                       plan: ReshapePlan | None = None, moved: np.ndarray | None = None,
                       in_photo: np.ndarray | None = None, texture_from: dict | None = None,
-                      seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
+                      gen_before: np.ndarray | None = None, seed: int = 0) -> tuple[np.ndarray, ReshapePlan]:  # fmt: skip
     """The photo's crop reshaped from label map ``old`` to ``new``: moved where a move explains the
     change, synthesised where none does (the generator's render ``gen`` is the plan). uint8 R×R×3.
     ``moved``: ``warp_image(photo_crop, plan.flow)`` when the caller has it already. ``in_photo``: bool
@@ -193,11 +207,19 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     those only, not from the border repeated past the photo's edge. ``texture_from``: {class: (crop,
     region)}, a reference's aligned crop (uint8 R×R×3) and where it shows that class (bool R×R): a
     class the photo has too little of (under a quarter of the pixels to fill) takes its texture and
-    colour from there (hair painted on a shaved head, in the hair style of a reference)."""
+    colour from there (hair painted on a shaved head, in the hair style of a reference).
+    ``gen_before``: the same generator's render of ``old`` with the same styles. Given it, the plan's
+    change of light is applied to the moved pixels as well: their lightness (its band coarser than
+    ``PLAN_SIGMA`` crop px) moves by how much the render of ``new`` differs from the render of ``old``
+    moved the same way (lips made fuller catch the light as fuller lips do; skin where hair was removed
+    loses its shadow), as far as the render of ``old`` explains the photo there (``PLAN_TRUST``); and
+    synthesised pixels take their colour shift against it."""
     photo = np.asarray(photo_crop)
     g = np.asarray(gen)
     if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
         raise ValueError(f"photo crop and render must be equal-size uint8 H×W×3, got {photo.shape}, {g.shape}")
+    if gen_before is not None and np.shape(gen_before) != g.shape:
+        raise ValueError(f"the render before must be {g.shape}, got {np.shape(gen_before)}")
     plan = plan if plan is not None else plan_reshape(old, new)
     plan.from_reference = np.zeros(plan.synth.shape, bool)
     if not plan.reach.any():
@@ -207,9 +229,23 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     W = warp_image(P, plan.flow)
     A = plan.synth
     levels = int(np.clip(round(np.log2(max(size, 2) / 32.0)), 1, 4))
+    G = rgb_to_lab(g)
+    light = None  # Lab change of the coarse band for moved pixels
+    low_before = None
+    if gen_before is not None:
+        B = rgb_to_lab(np.asarray(gen_before))
+        sig = max(0.5, PLAN_SIGMA * size / 128.0)
+        moved_before = warp_image(B, plan.flow)
+        light = _blur(G - moved_before, sig)[..., 0]  # lightness only: the render's colours are its own
+        # trusted where the render of the old mask explains the moved photo (a face like the corpus's);
+        # where it does not (most real photographs), its change of light is not the photo's either
+        miss = np.sqrt((_blur(W - moved_before, 2 * sig) ** 2).sum(-1))
+        trust = np.clip(1.0 - miss / PLAN_TRUST, 0.0, 1.0) * _inner_fade(plan.reach & ~A, size)
+        light = np.stack([light * trust, np.zeros_like(light), np.zeros_like(light)], -1)
+        W = W + light
+        low_before = _blur(B, max(1.0, size / 128.0))
     if A.any():
         hp_sigma = max(1.0, size / 128.0)
-        G = rgb_to_lab(g)
         low = _blur(G, hp_sigma)  # the render's low frequencies: the plan for synthesised pixels
         hp_photo = P - _blur(P, hp_sigma)
         shown = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
@@ -228,7 +264,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
                 fill[target] = _reference_texture(ref, target, low, block, hp_sigma, seed + int(c))
                 plan.from_reference |= target
                 continue
-            base = _synth_base(c, target, photo, P, low, source)
+            base = _synth_base(c, target, photo, P, low, source, low_before)
             if source.sum() > 16:
                 # a block no wider than the class (lips): a wider one would copy the edges beside it
                 thick = float(cv2.distanceTransform(source.astype(np.uint8), cv2.DIST_L2, 3).max())
@@ -242,6 +278,9 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     if moved is None:
         moved = warp_image(photo, plan.flow)
     out[plan.reach] = moved[plan.reach]  # moved pixels: the photo's, resampled
+    if light is not None:
+        lit = plan.reach & ~A
+        out[lit] = np.rint(lab_to_rgb(rgb_to_lab(moved[lit]) + light[lit])).clip(0, 255).astype(np.uint8)
     if A.any():
         blend = cv2.dilate(A.astype(np.uint8), np.ones((2 ** (levels + 1) + 1,) * 2, np.uint8)) > 0
         out[blend] = np.rint(lab_to_rgb(W[blend])).clip(0, 255).astype(np.uint8)

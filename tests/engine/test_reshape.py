@@ -198,3 +198,30 @@ def test_synthesised_texture_shows_no_patch_seams_and_keeps_its_level():
     by_col = np.array([dx[:, i::8].mean() for i in range(8)])
     by_row = np.array([dy[i::8].mean() for i in range(8)])
     assert by_col.max() / np.median(by_col) < 1.25 and by_row.max() / np.median(by_row) < 1.25, (by_col, by_row)
+
+
+def test_the_renders_change_of_light_reaches_moved_pixels_only_where_the_render_explains_the_photo():
+    from engine.composite import rgb_to_lab
+
+    old, new = _discs(24, 29)
+    photo = _photo(old)
+    # the render of the old mask is the photo itself (a face like the generator's own); the render of
+    # the new mask lights the grown region 12 levels brighter than that, moved
+    before = photo.copy()
+    plan = plan_reshape(old, new)
+    from engine.reshape import warp_image
+
+    brighter = np.clip(warp_image(photo, plan.flow).astype(int) + 12, 0, 255).astype(np.uint8)
+    after = np.where(plan.reach[..., None], brighter, photo).astype(np.uint8)
+    plain, _ = reshape_composite(photo, after, old, new, plan=plan)
+    lit, _ = reshape_composite(photo, after, old, new, plan=plan, gen_before=before)
+    core = cv2.erode(plan.reach.astype(np.uint8) & (np.abs(plan.flow).max(-1) > 0.5).astype(np.uint8),
+                     np.ones((5, 5), np.uint8)) > 0  # fmt: skip
+    gain = (rgb_to_lab(lit)[..., 0] - rgb_to_lab(plain)[..., 0])[core].mean()
+    assert gain > 3.0, f"the moved pixels took {gain:.1f} of the render's brighter light"
+    assert np.array_equal(lit[~plan.reach], photo[~plan.reach]), "pixels out of reach are the photo's"
+    # a render that does not look like the photo (a real portrait, a clay generator): nothing taken
+    unlike = np.clip(before.astype(int) + 60, 0, 255).astype(np.uint8)
+    after_unlike = np.clip(after.astype(int) + 60, 0, 255).astype(np.uint8)
+    untrusted, _ = reshape_composite(photo, after_unlike, old, new, plan=plan, gen_before=unlike)
+    assert np.abs(untrusted.astype(int) - plain).max() <= 1
