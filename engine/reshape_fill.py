@@ -119,32 +119,41 @@ def _texture_source(region: np.ndarray) -> np.ndarray:
     return region.astype(bool)
 
 
+def _render_trust(P: np.ndarray, low_before: np.ndarray, source: np.ndarray, target: np.ndarray,
+                  sigma: float) -> float:  # fmt: skip
+    """How far the render of the old mask explains the photo around ``target`` (on the ``source``
+    pixels nearby): 1 where it reproduces the photo, 0 from ``PLAN_TRUST`` Lab units of difference."""
+    box = box_around(target, int(np.ceil(6 * sigma)) + 1)
+    near = source[box]
+    if near.sum() < 16:
+        return 0.0
+    miss = np.sqrt(((_blur(P[box], sigma) - low_before[box]) ** 2).sum(-1))[near]
+    return float(np.clip(1.0 - np.median(miss) / PLAN_TRUST, 0.0, 1.0))
+
+
 def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, low: np.ndarray,
-                source: np.ndarray, low_before: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+                source: np.ndarray, low_before: np.ndarray | None = None, trust: float = 0.0) -> np.ndarray:  # fmt: skip
     """Low frequencies (Lab, one row per ``target`` pixel) for synthesised pixels of class ``c``: for
-    the background, the visible background inpainted across the hole, so it continues what is seen;
-    for any other class the render's (``low``), shifted to the photo's own colour of the class nearby:
-    by how far the photo there is from the render of the mask it shows (``low_before``, else ``low``),
-    so shading the old shape cast there (a shadow under removed hair) is not carried into the fill."""
-    size = min(photo.shape[:2])
+    the background, the visible background inpainted across the hole, so it continues what is seen
+    (mixed with the render's plan by ``trust``, :func:`_render_trust`); for any other class the
+    render's plan."""
     if c == BACKGROUND and source.sum() > 16:
-        k = max(1, size // 64)
-        # blurred over the visible background only, so the removed region's colour (dark hair) does
-        # not bleed into what the inpainting continues
-        src_f = source.astype(np.float32)
-        sig = max(1.0, size / 64.0)
-        den = cv2.GaussianBlur(src_f, (0, 0), sig)[..., None]
-        lo = cv2.GaussianBlur(photo.astype(np.float32) * src_f[..., None], (0, 0), sig)
-        lo = np.where(den > 1e-3, lo / np.maximum(den, 1e-3), 0).clip(0, 255).astype(np.uint8)
-        hole = (~source).astype(np.uint8)
-        small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
-        small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
-        inp = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
-        full = cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR)
-        return rgb_to_lab(full[target])
+        inpainted = _inpainted(target, photo, source)
+        if trust <= 0 or low_before is None:
+            return inpainted
+        return trust * _render_base(target, P, low, source, low_before) + (1 - trust) * inpainted
+    return _render_base(target, P, low, source, low_before)
+
+
+def _render_base(target: np.ndarray, P: np.ndarray, low: np.ndarray, source: np.ndarray,
+                 low_before: np.ndarray | None) -> np.ndarray:  # fmt: skip
+    """The render's low frequencies (``low``) for the ``target`` pixels, shifted to the photo's own
+    colour of the class nearby (``source``): by how far the photo there is from the render of the mask
+    it shows (``low_before``, else ``low``), so shading the old shape cast there (a shadow under
+    removed hair) is not carried into the fill."""
     if not source.any():
         return low[target]
-    sigma = max(1.5, size / 32.0)
+    sigma = max(1.5, min(P.shape[:2]) / 32.0)
     box = box_around(target, int(np.ceil(3 * sigma)) + 1)  # the blur's reach
     m = source[box].astype(np.float32)
     ref = low if low_before is None else low_before
@@ -154,6 +163,26 @@ def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, lo
     mean = ((P - ref)[source]).mean(0)
     t = target[box]
     return low[box][t] + ((num + 0.05 * mean) / (den + 0.05))[t]
+
+
+def _inpainted(target: np.ndarray, photo: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Lab rows for the ``target`` pixels: the visible background (``source``) inpainted across the
+    hole, so it continues what is seen."""
+    size = min(photo.shape[:2])
+    k = max(1, size // 64)
+    # blurred over the visible background only, so the removed region's colour (dark hair) does not
+    # bleed into what the inpainting continues
+    src_f = source.astype(np.float32)
+    sig = max(1.0, size / 64.0)
+    den = cv2.GaussianBlur(src_f, (0, 0), sig)[..., None]
+    lo = cv2.GaussianBlur(photo.astype(np.float32) * src_f[..., None], (0, 0), sig)
+    lo = np.where(den > 1e-3, lo / np.maximum(den, 1e-3), 0).clip(0, 255).astype(np.uint8)
+    hole = (~source).astype(np.uint8)
+    small = cv2.resize(lo, None, fx=1 / k, fy=1 / k, interpolation=cv2.INTER_AREA)
+    small_hole = cv2.resize(hole, (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
+    inp = cv2.inpaint(small, small_hole, 3, cv2.INPAINT_TELEA)
+    full = cv2.resize(inp, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return rgb_to_lab(full[target])
 
 
 def _reference_texture(ref: tuple[np.ndarray, np.ndarray], target: np.ndarray, low: np.ndarray, block: int,
@@ -264,12 +293,17 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
                 fill[target] = _reference_texture(ref, target, low, block, hp_sigma, seed + int(c))
                 plan.from_reference |= target
                 continue
-            base = _synth_base(c, target, photo, P, low, source, low_before)
+            trust = 0.0 if low_before is None else _render_trust(P, low_before, source, target, hp_sigma)
+            base = _synth_base(c, target, photo, P, low, source, low_before, trust)
             if source.sum() > 16:
                 # a block no wider than the class (lips): a wider one would copy the edges beside it
                 thick = float(cv2.distanceTransform(source.astype(np.uint8), cv2.DIST_L2, 3).max())
                 blk = int(np.clip(2 * thick + 1, 3, block))
                 tex = _texture(hp_photo, source, target, blk, seed + int(c), offsets)
+                if trust > 0:
+                    # where the render reproduces the photo, its own detail is the photo's kind: mixed
+                    # in by power, so the level stays that of either
+                    tex = np.sqrt(1 - trust) * tex + np.sqrt(trust) * (G - low)
             else:
                 tex = G - low  # nothing of the class to copy: the generator's own detail
             fill[target] = base + tex[target]
