@@ -94,13 +94,15 @@ def fringe_weight(a: np.ndarray, src: np.ndarray, scale: float) -> np.ndarray:
     rim on the cheek beside it. Within ``FRINGE_CROP_PX`` of the content, a pixel's colour is unmixed
     between the replaced colour just inside (``src``, the photo as moved) and the kept colour just beyond
     the band: 1 = all replaced, 0 = all kept. 0 wherever the two colours are alike (nothing to tell
-    apart: a flat wall) and everywhere else. float32, ``a``'s shape."""
+    apart: a flat wall) and everywhere else. float32, ``a``'s shape. The two local colours are smooth,
+    so they are averaged on a grid a few pixels coarse (a large photo's band is millions of pixels
+    around)."""
     out = np.zeros(a.shape, np.float32)
     inside = a >= 0.99
     if not inside.any() or inside.all():
         return out
     reach = max(1.5, FRINGE_CROP_PX * scale)  # target px
-    dist = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    dist = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 3)
     band = (dist > 0) & (dist <= reach)
     if not band.any():
         return out
@@ -108,24 +110,48 @@ def fringe_weight(a: np.ndarray, src: np.ndarray, scale: float) -> np.ndarray:
     m = int(np.ceil(reach * 3)) + 2
     y0, y1 = max(0, ys.min() - m), min(a.shape[0], ys.max() + m + 1)
     x0, x1 = max(0, xs.min() - m), min(a.shape[1], xs.max() + m + 1)
-    d, b = dist[y0:y1, x0:x1], band[y0:y1, x0:x1]
-    lab = rgb_to_lab(np.ascontiguousarray(src[y0:y1, x0:x1]))
-    sigma = max(1.0, 0.5 * reach)
+    d = dist[y0:y1, x0:x1]
+    rgb = src[y0:y1, x0:x1].astype(np.float32)
+    f = max(1, int(0.5 * reach))  # the coarse grid's step
+    h, w = d.shape
+    hs, ws = -(-h // f), -(-w // f)
+
+    def coarse(x):
+        return cv2.resize(x, (ws, hs), interpolation=cv2.INTER_AREA) if f > 1 else x
 
     def local_mean(where):
-        w = cv2.GaussianBlur(where.astype(np.float32), (0, 0), sigma * 2)
-        v = cv2.GaussianBlur(lab * where[:, :, None], (0, 0), sigma * 2)
-        return v / np.maximum(w, 1e-4)[:, :, None], w
+        """The mean colour of the ``where`` pixels around each coarse cell, and how many there are."""
+        mw = coarse(where.astype(np.float32))
+        v = cv2.GaussianBlur(coarse(rgb * where[:, :, None]), (0, 0), reach / f)
+        n = cv2.GaussianBlur(mw, (0, 0), reach / f)
+        return v / np.maximum(n, 1e-4)[:, :, None], n
 
-    replaced, w_in = local_mean((d == 0) & (a[y0:y1, x0:x1] >= 0.99))
-    kept, w_out = local_mean((d > reach) & (d <= 3 * reach))
-    diff = replaced - kept
+    rep, n_in = local_mean(d == 0)
+    kept, n_out = local_mean((d > reach) & (d <= 3 * reach))
+    by, bx = ys - y0, xs - x0
+    # bilinear samples of the coarse maps at the band's pixels (cell centres at (i + 0.5) f - 0.5)
+    gy = np.clip((by + 0.5) / f - 0.5, 0, hs - 1)
+    gx = np.clip((bx + 0.5) / f - 0.5, 0, ws - 1)
+    iy, ix = gy.astype(np.int64), gx.astype(np.int64)
+    fy, fx = (gy - iy)[:, None], (gx - ix)[:, None]
+    iy1, ix1 = np.minimum(iy + 1, hs - 1), np.minimum(ix + 1, ws - 1)
+
+    def at(mp):
+        mp = mp if mp.ndim == 3 else mp[:, :, None]
+        top = mp[iy, ix] * (1 - fx) + mp[iy, ix1] * fx
+        bot = mp[iy1, ix] * (1 - fx) + mp[iy1, ix1] * fx
+        return top * (1 - fy) + bot * fy
+
+    lab_rep = rgb_to_lab(np.clip(at(rep), 0, 255))
+    lab_kept = rgb_to_lab(np.clip(at(kept), 0, 255))
+    lab_c = rgb_to_lab(rgb[by, bx])
+    diff = lab_rep - lab_kept
     n2 = (diff**2).sum(-1)
-    t = ((lab - kept) * diff).sum(-1) / np.maximum(n2, 1e-6)
-    ok = b & (n2 > FRINGE_MIN_CONTRAST**2) & (w_in > 0.05) & (w_out > 0.05)
+    t = ((lab_c - lab_kept) * diff).sum(-1) / np.maximum(n2, 1e-6)
+    ok = (n2 > FRINGE_MIN_CONTRAST**2) & (at(n_in)[:, 0] > 0.05) & (at(n_out)[:, 0] > 0.05)
     # fading out towards the band's far side, so the band's own edge never shows
-    t = np.clip(t, 0.0, 1.0) * np.clip((reach - d) / (0.5 * reach), 0.0, 1.0)
-    out[y0:y1, x0:x1] = np.where(ok, t, 0.0)
+    t = np.clip(t, 0.0, 1.0) * np.clip((reach - dist[ys, xs]) / (0.5 * reach), 0.0, 1.0)
+    out[ys, xs] = np.where(ok, t, 0.0)
     return out
 
 
