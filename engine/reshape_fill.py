@@ -30,10 +30,20 @@ BLOCK_FRAC = 1.0 / 16.0
 OFFSET_TRIES = 48
 BACKGROUND = INDEX["background"]
 #: The coarse band (crop px of a 128² crop, a Gaussian's σ) of moved pixels the render's change of light
-#: sets (``reshape_composite(gen_before=)``), and the Lab distance between the moved photo and the
-#: render of its old mask at which that change is no longer trusted at all.
+#: sets (``reshape_composite(gen_before=)``), and the Lab distances between the moved photo and the
+#: render of its old mask up to which that change is trusted fully, and from which not at all.
 PLAN_SIGMA = 0.5
-PLAN_TRUST = 12.0
+PLAN_TRUST = (4.0, 12.0)
+#: The same for the whole photo (the median over it): the render must reproduce the photo as a whole,
+#: within a small difference, before any of it is trusted (the corpus: 2.6-3.1; real portraits: 8-14).
+PHOTO_TRUST = (4.0, 6.0)
+
+
+def _trust(miss, limits=None):
+    """1 where the render of the old mask is within ``limits[0]`` Lab units of the photo, 0 from
+    ``limits[1]``, linear between (``PLAN_TRUST`` by default)."""
+    lo, hi = PLAN_TRUST if limits is None else limits
+    return np.clip((hi - np.asarray(miss, np.float32)) / (hi - lo), 0.0, 1.0)
 
 
 def _inner_fade(region: np.ndarray, size: int) -> np.ndarray:
@@ -122,13 +132,13 @@ def _texture_source(region: np.ndarray) -> np.ndarray:
 def _render_trust(P: np.ndarray, low_before: np.ndarray, source: np.ndarray, target: np.ndarray,
                   sigma: float) -> float:  # fmt: skip
     """How far the render of the old mask explains the photo around ``target`` (on the ``source``
-    pixels nearby): 1 where it reproduces the photo, 0 from ``PLAN_TRUST`` Lab units of difference."""
+    pixels nearby), by the median difference (:func:`_trust`)."""
     box = box_around(target, int(np.ceil(6 * sigma)) + 1)
     near = source[box]
     if near.sum() < 16:
         return 0.0
     miss = np.sqrt(((_blur(P[box], sigma) - low_before[box]) ** 2).sum(-1))[near]
-    return float(np.clip(1.0 - np.median(miss) / PLAN_TRUST, 0.0, 1.0))
+    return float(_trust(np.median(miss)))
 
 
 def _synth_base(c: int, target: np.ndarray, photo: np.ndarray, P: np.ndarray, low: np.ndarray,
@@ -261,6 +271,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     G = rgb_to_lab(g)
     light = None  # Lab change of the coarse band for moved pixels
     low_before = None
+    image_trust = 0.0
     if gen_before is not None:
         B = rgb_to_lab(np.asarray(gen_before))
         sig = max(0.5, PLAN_SIGMA * size / 128.0)
@@ -269,7 +280,12 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         # trusted where the render of the old mask explains the moved photo (a face like the corpus's);
         # where it does not (most real photographs), its change of light is not the photo's either
         miss = np.sqrt((_blur(W - moved_before, 2 * sig) ** 2).sum(-1))
-        trust = np.clip(1.0 - miss / PLAN_TRUST, 0.0, 1.0) * _inner_fade(plan.reach & ~A, size)
+        # and only on a photo the render reproduces as a whole: a real portrait is not the corpus's kind
+        # even where the render happens to come close
+        shown_px = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
+        whole = float(np.median(np.sqrt(((_blur(P, 2 * sig) - _blur(B, 2 * sig)) ** 2).sum(-1))[shown_px]))
+        image_trust = float(_trust(whole, PHOTO_TRUST))
+        trust = image_trust * _trust(miss) * _inner_fade(plan.reach & ~A, size)
         light = np.stack([light * trust, np.zeros_like(light), np.zeros_like(light)], -1)
         W = W + light
         low_before = _blur(B, max(1.0, size / 128.0))
@@ -293,7 +309,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
                 fill[target] = _reference_texture(ref, target, low, block, hp_sigma, seed + int(c))
                 plan.from_reference |= target
                 continue
-            trust = 0.0 if low_before is None else _render_trust(P, low_before, source, target, hp_sigma)
+            trust = 0.0 if low_before is None else image_trust * _render_trust(P, low_before, source, target, hp_sigma)
             base = _synth_base(c, target, photo, P, low, source, low_before, trust)
             if source.sum() > 16:
                 # a block no wider than the class (lips): a wider one would copy the edges beside it
