@@ -276,7 +276,7 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         B = rgb_to_lab(np.asarray(gen_before))
         sig = max(0.5, PLAN_SIGMA * size / 128.0)
         moved_before = warp_image(B, plan.flow)
-        light = _blur(G - moved_before, sig)[..., 0]  # lightness only: the render's colours are its own
+        light = _blur(G - moved_before, sig)
         # trusted where the render of the old mask explains the moved photo (a face like the corpus's);
         # where it does not (most real photographs), its change of light is not the photo's either
         miss = np.sqrt((_blur(W - moved_before, 2 * sig) ** 2).sum(-1))
@@ -285,8 +285,12 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         shown_px = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
         whole = float(np.median(np.sqrt(((_blur(P, 2 * sig) - _blur(B, 2 * sig)) ** 2).sum(-1))[shown_px]))
         image_trust = float(_trust(whole, PHOTO_TRUST))
-        trust = image_trust * _trust(miss) * _inner_fade(plan.reach & ~A, size)
-        light = np.stack([light * trust, np.zeros_like(light), np.zeros_like(light)], -1)
+        # lit: the moved pixels, and the unmoved ones near the change (what removed hair shadowed)
+        near = cv2.dilate((np.asarray(old) != np.asarray(new)).astype(np.uint8),
+                          cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(plan.max_move) + 1,) * 2)) > 0  # fmt: skip
+        lit = (plan.reach | near) & ~A
+        trust = image_trust * _trust(miss) * _inner_fade(lit, size)
+        light = light * trust[..., None]
         W = W + light
         low_before = _blur(B, max(1.0, size / 128.0))
     if A.any():
@@ -329,7 +333,6 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
         moved = warp_image(photo, plan.flow)
     out[plan.reach] = moved[plan.reach]  # moved pixels: the photo's, resampled
     if light is not None:
-        lit = plan.reach & ~A
         out[lit] = np.rint(lab_to_rgb(rgb_to_lab(moved[lit]) + light[lit])).clip(0, 255).astype(np.uint8)
     if A.any():
         blend = cv2.dilate(A.astype(np.uint8), np.ones((2 ** (levels + 1) + 1,) * 2, np.uint8)) > 0

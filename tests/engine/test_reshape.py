@@ -219,7 +219,20 @@ def test_the_renders_change_of_light_reaches_moved_pixels_only_where_the_render_
                      np.ones((5, 5), np.uint8)) > 0  # fmt: skip
     gain = (rgb_to_lab(lit)[..., 0] - rgb_to_lab(plain)[..., 0])[core].mean()
     assert gain > 3.0, f"the moved pixels took {gain:.1f} of the render's brighter light"
-    assert np.array_equal(lit[~plan.reach], photo[~plan.reach]), "pixels out of reach are the photo's"
+    far = cv2.dilate((old != new).astype(np.uint8), np.ones((41, 41), np.uint8)) == 0
+    assert np.array_equal(lit[far], photo[far]), "pixels far from the change are the photo's"
+    # removed: unmoved pixels just beside the change, which the new render lights differently (the
+    # shadow the old shape cast, lifted), take that change too
+    gone = np.zeros_like(old)
+    plan_gone = plan_reshape(old, gone)
+    beside = (cv2.dilate(old, np.ones((9, 9), np.uint8)) > 0) & ~plan_gone.reach
+    after_gone = photo.copy()
+    after_gone[old == 1] = photo[0, 0]
+    after_gone[beside] = np.clip(photo[beside].astype(int) + 12, 0, 255)
+    lit_gone, _ = reshape_composite(photo, after_gone, old, gone, plan=plan_gone, gen_before=before)
+    core = cv2.erode(beside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    gain_beside = (rgb_to_lab(lit_gone)[..., 0] - rgb_to_lab(photo)[..., 0])[core].mean()
+    assert core.sum() > 50 and gain_beside > 3.0, f"the pixels beside took {gain_beside:.1f} of the new light"
     # a render that does not look like the photo (a real portrait, a clay generator): nothing taken
     unlike = np.clip(before.astype(int) + 60, 0, 255).astype(np.uint8)
     after_unlike = np.clip(after.astype(int) + 60, 0, 255).astype(np.uint8)
