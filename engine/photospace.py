@@ -23,6 +23,9 @@ The weights themselves live in :mod:`engine.photoweights`.
 - **No straight seams.** Every weight fades to 0 over the outer ``BORDER_FRAC`` of the crop, so a change
   that reaches the crop's border is feathered into the photo, not cut by the crop's edge. Pixels outside
   the photo do not exist here: nothing is computed or shown there.
+- **Regrain.** A move that magnifies the photo (fuller lips) spreads its finest grain over more
+  pixels: that band is raised by the magnification (capped) and fresh grain at the photo's own level of
+  it (:func:`fine_level`) makes up what the magnification took.
 - **Grain** for new content has the photo's own level (measured just outside the region) and is drawn
   from each pixel's position in the target image, so a box computed alone (:class:`ViewCompositor`)
   matches the same box of the whole.
@@ -64,7 +67,7 @@ from engine.photoweights import (
 )
 from engine.workmask import work_to_crop
 
-__all__ = ["EDGE_PX", "border_ramp", "edge_weight", "grain_level", "paste_change"]
+__all__ = ["EDGE_PX", "border_ramp", "edge_weight", "fine_level", "grain_level", "paste_change"]
 
 #: Synthesised content copies the photo's detail finer than this (target px, a Gaussian's σ) from where its
 #: texture came; coarser detail comes from the crop (and grain).
@@ -227,7 +230,33 @@ def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) 
     return _robust_std(rgb_to_lab(roi[ring]) - rgb_to_lab(up[ring]))
 
 
-def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detail: _PhotoDetail | None = None):
+def fine_level(photo: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
+    """The photo's finest band (RGB minus its Gaussian blur of σ ``SHARPEN_SIGMA``; robust σ per
+    channel) where a move magnifies it (``res.sharpen``), as seen in ``photo``; None where nothing is
+    magnified or the photo is not finer than the crop."""
+    m = _check_matrix(matrix)
+    if res.sharpen is None or 1.0 / affine_scale(m) <= 1.25:
+        return None
+    where = np.asarray(res.sharpen) > 0.01
+    if not where.any():
+        return None
+    ys, xs = np.nonzero(where)
+    inverse = cv2.invertAffineTransform(m)
+    H, W = photo.shape[:2]
+    x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    to_roi = compose_affine(_translate(-x0, -y0), inverse)
+    inside = warp_affine(where.astype(np.float32), to_roi, (x1 - x0, y1 - y0), border="constant") > 0.5
+    if inside.sum() < 16:
+        return None
+    f = photo[y0:y1, x0:x1].astype(np.float32)
+    fine = f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
+    return _robust_std(fine[inside])
+
+
+def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detail: _PhotoDetail | None = None,
+               fine_sigma=None):  # fmt: skip
     """(x0, y0, x1, y1, patch uint8, changed bool) of the target box ``box`` (or the change's whole
     footprint); None when the change does not reach the target."""
     ys, xs = np.nonzero(pieces.reach > 0)
@@ -267,7 +296,14 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
             if gain.max() > 0.01:
                 f = src.astype(np.float32)
                 fine = f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
-                src = np.rint(f + gain[:, :, None] * fine).clip(0, 255).astype(np.uint8)
+                out_f = f + gain[:, :, None] * fine
+                if fine_sigma is not None:
+                    # and regrained: a pixel magnified m times lost the photo's finest grain but 1/m² of
+                    # it; fresh grain at the photo's own level makes up the rest
+                    mag = 1.0 + gain
+                    amount = np.sqrt(np.clip(1.0 - 1.0 / mag**2, 0.0, 1.0))[:, :, None]
+                    out_f += amount * _coord_noise(x0, y0, gain.shape, seed + 1) * np.asarray(fine_sigma, np.float32)
+                src = np.rint(out_f).clip(0, 255).astype(np.uint8)
     a = _region_weight(pieces, "reshaped", to_roi, dsize) * ramp if pieces.reshaped.any() else None
     if a is not None and scale > 1.25:
         a = np.maximum(a, fringe_weight(a, src, scale))
@@ -347,7 +383,9 @@ def paste_change(photo_rgb: np.ndarray, crop_rgb: np.ndarray, res: DetailResult,
     out = photo.copy()
     sigma = grain_level(photo, crop, res, m) if grain else None
     detail = _PhotoDetail(photo, 1.0 / affine_scale(m))  # (the export asks once: only what it needs)
-    got = _paste_roi(photo, crop, _pieces(res, crop), m, None, grain_sigma=sigma, seed=seed, detail=detail)
+    fine = fine_level(photo, res, m) if grain else None
+    got = _paste_roi(photo, crop, _pieces(res, crop), m, None, grain_sigma=sigma, seed=seed, detail=detail,
+                     fine_sigma=fine)  # fmt: skip
     if got is not None:
         x0, y0, x1, y1, patch, _ = got
         out[y0:y1, x0:x1] = patch

@@ -13,7 +13,15 @@ import numpy as np
 from engine import workmask
 from engine.composite import _check_matrix, affine_scale, compose_affine, crop_footprint
 from engine.detail import DetailResult
-from engine.photospace import _any_channel, _check_result, _paste_roi, _PhotoDetail, _pieces, grain_level
+from engine.photospace import (
+    _any_channel,
+    _check_result,
+    _paste_roi,
+    _PhotoDetail,
+    _pieces,
+    fine_level,
+    grain_level,
+)
 
 __all__ = ["MAX_VIEW_PIXELS", "ViewCompositor", "ViewRender", "ViewUpdate", "display_matrix", "view_scale"]
 
@@ -96,6 +104,7 @@ class ViewCompositor:
         self.changed = np.zeros(self.image.shape[:2], bool)
         self._last: dict[str, np.ndarray] | None = None
         self._grain: tuple | None = None
+        self._fine: tuple | None = None  # (sharpen bytes, fine_level) of the last change
         self._fresh = True  # no update handed out yet: the view is the photo
         self._due: np.ndarray | None = None  # tiles changed but not yet composed in whole
         self._detail = _PhotoDetail(self.photo, 1.0 / affine_scale(self.matrix), self.box)
@@ -183,6 +192,9 @@ class ViewCompositor:
         alpha_key = new["new_alpha"].tobytes()
         if self._grain is None or self._grain[0] != alpha_key:
             self._grain = (alpha_key, grain_level(self.photo, self.crop, res, self.matrix))
+        fine_key = None if res.sharpen is None else np.asarray(res.sharpen).tobytes()
+        if self._fine is None or self._fine[0] != fine_key:
+            self._fine = (fine_key, fine_level(self.photo, res, self.matrix))
         pieces = _pieces(res, self.crop)
         hit = self._due.copy()  # tiles changed before but not composed yet (off screen)
         tys, txs = np.nonzero(dirty)
@@ -227,8 +239,7 @@ class ViewCompositor:
             self.image[sl] = self.photo[by0:by1, bx0:bx1]
             self.changed[sl] = False
             got = _paste_roi(self.photo, self.crop, pieces, self.matrix, box, grain_sigma=self._grain[1],
-                             detail=self._detail,
-                             seed=seed)  # fmt: skip
+                             fine_sigma=self._fine[1], detail=self._detail, seed=seed)  # fmt: skip
             if got is not None:
                 gx0, gy0, gx1, gy1, patch, sel = got
                 gsl = (slice(gy0 - fy0, gy1 - fy0), slice(gx0 - fx0, gx1 - fx0))

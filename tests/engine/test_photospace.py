@@ -229,3 +229,28 @@ def test_removed_dark_content_leaves_no_light_halo_and_takes_the_fringe_the_pars
     fringe = row[edge_x + 1 : edge_x + 4]
     assert fringe.min() >= 120, f"the dark fringe outside the outline stays at {fringe.min():.0f}"
     assert np.all(np.abs(row[edge_x + 12 :] - 200) <= 1), "the skin itself changed"
+
+
+def test_a_magnified_region_is_regrained_to_the_photos_own_fine_level(engine, photo):
+    c = PHOTO / 2
+    s = EditSession(engine, engine.prepare(photo, crop_box=(c, c, PHOTO)))
+    s.set_composite("moved")
+    prep = s.prepared
+    L_LIP = INDEX["l_lip"]
+    s.paint_rect(27, 44, 37, 47, L_LIP)  # the lower lip made fuller downwards: a magnifying move
+    res = engine.renderer.detail_result(prep, s.state)
+    assert res.sharpen is not None and res.sharpen.max() > 0.1
+    grown = (prep.mask_in_photo(s.state.mask) == L_LIP) & (prep.mask_in_photo(prep.parsed_mask) != L_LIP)
+    grown = cv2.erode(grown.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    own = cv2.erode((prep.mask_in_photo(prep.parsed_mask) == L_LIP).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    assert grown.sum() > 200 and own.sum() > 200
+
+    def fine(img, where):
+        g = img.astype(np.float32).mean(-1)
+        return float(np.std((g - cv2.GaussianBlur(g, (0, 0), 1.0))[where]))
+
+    regrained = paste_change(photo, prep.crop, res, prep.alignment.matrix)
+    plain = paste_change(photo, prep.crop, res, prep.alignment.matrix, grain=False)
+    target = fine(photo, own)
+    assert abs(fine(regrained, grown) - target) < abs(fine(plain, grown) - target)
+    assert 0.75 < fine(regrained, grown) / target < 1.3, (fine(regrained, grown), target)
