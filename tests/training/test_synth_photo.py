@@ -11,7 +11,8 @@ import training.data.synth_photo_cam as cam
 from engine.labels import INDEX
 from training.data.synth_photo import photo_rng, photographic, render_photo_face, wants_photo
 from training.data.synth_photo_bg import background, pink_noise
-from training.data.synthetic import SyntheticFaces, render_face
+from training.data.synthetic import render_face
+from training.data.synthetic_faces import SyntheticFaces
 
 SEEDS = range(12)
 

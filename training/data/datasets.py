@@ -24,7 +24,7 @@ from training.data.celebamask_hq import CelebAMaskHQ
 from training.data.folder import LabeledFolder, PhotoFolder
 from training.data.lapa import LaPa
 from training.data.sample import Sample
-from training.data.synthetic import SyntheticFaces
+from training.data.synthetic_faces import SyntheticFaces
 
 SPEC_FORMS = ("synthetic", "synthetic:N", "synthetic-photo[:N]", "celebamask-hq:DIR", "lapa:DIR", "folder:DIR", "photos:DIR")
 
