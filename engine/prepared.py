@@ -3,6 +3,7 @@ references it has prepared (`ReferenceStore`), and its user-facing error (`Engin
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -19,7 +20,12 @@ from engine.imageio import LoadedImage
 from engine.maskops import warp_labels
 from engine.state import StateError
 
-__all__ = ["LRU", "EngineError", "ImageCache", "PreparedImage", "ReferenceStore"]
+__all__ = ["LRU", "EngineError", "ImageCache", "PreparedImage", "ReferenceStore", "mask_key"]
+
+
+def mask_key(mask: np.ndarray) -> str:
+    """A cache key for a label map: the digest of its bytes."""
+    return hashlib.sha1(np.ascontiguousarray(mask).tobytes()).hexdigest()
 
 if TYPE_CHECKING:
     from engine.detail import DetailResult

@@ -19,12 +19,17 @@ from engine.networks import Networks, image_tensor, mask_tensor
 from engine.prepared import EngineError, PreparedImage, ReferenceStore
 from engine.state import PASTED_KINDS, EditState, Override
 
-__all__ = ["ResolvedStyles", "StyleResolver", "is_noop", "recolor"]
+__all__ = ["ResolvedStyles", "StyleResolver", "edited_regions", "is_noop", "recolor"]
 
 
 def is_noop(ov: Override) -> bool:
     """An override that leaves the region's style as it is (the photo's own, untuned)."""
     return ov.kind == "own" and not ov.tuned
+
+
+def edited_regions(state: EditState) -> list[int]:
+    """Classes whose override changes their style (an untuned "own" override changes nothing)."""
+    return [r for r, ov in state.overrides if not is_noop(ov)]
 
 
 def recolor(crop: np.ndarray, where: np.ndarray, rgb) -> np.ndarray:

@@ -158,7 +158,7 @@ def _ramp_width(row: np.ndarray) -> float:
 
 
 def test_new_content_beside_its_own_class_is_blended_not_cut():
-    from engine.rendering import _soft_seam
+    from engine.compositing import _soft_seam
 
     big = np.full((PHOTO, PHOTO, 3), 120, np.uint8)
     al = manual_alignment(big, (PHOTO / 2, PHOTO / 2), PHOTO, S)
