@@ -25,7 +25,7 @@ The weights themselves live in :mod:`engine.photoweights`.
   the photo do not exist here: nothing is computed or shown there.
 - **Regrain.** A move that magnifies the photo (fuller lips) spreads its finest grain over more
   pixels: that band is raised by the magnification (capped) and fresh grain at the photo's own level of
-  it (:func:`fine_level`) makes up what the magnification took.
+  it (:func:`engine.photograin.fine_level`) makes up what the magnification took.
 - **Grain** for new content has the photo's own level (measured just outside the region) and is drawn
   from each pixel's position in the target image, so a box computed alone (:class:`ViewCompositor`)
   matches the same box of the whole.
@@ -45,7 +45,6 @@ import numpy as np
 from engine.composite import (
     _box_footprint,
     _check_matrix,
-    _robust_std,
     _translate,
     affine_scale,
     check_photo_and_crop,
@@ -55,6 +54,7 @@ from engine.composite import (
     warp_affine,
 )
 from engine.detail import DetailResult
+from engine.photograin import SHARPEN_SIGMA, coord_noise, fine_level, grain_level
 from engine.photoweights import (
     EDGE_PX,
     border_ramp,
@@ -67,32 +67,13 @@ from engine.photoweights import (
 )
 from engine.workmask import work_to_crop
 
-__all__ = ["EDGE_PX", "border_ramp", "edge_weight", "fine_level", "grain_level", "paste_change"]
+__all__ = ["EDGE_PX", "border_ramp", "edge_weight", "paste_change"]
 
 #: Synthesised content copies the photo's detail finer than this (target px, a Gaussian's σ) from where its
 #: texture came; coarser detail comes from the crop (and grain).
 FINE_DETAIL_SIGMA = 1.5
-#: The band (target px, a Gaussian's σ) a magnifying move's sharpening raises (engine.reshape._sharpen).
-SHARPEN_SIGMA = 1.0
 #: Blur (crop px) of the new content's weight where it meets pixels of its own class.
 SOFT_SEAM_SIGMA = 1.2
-
-
-_NOISE_TILE = 256
-_noise_tiles: dict[int, np.ndarray] = {}
-
-
-def _coord_noise(x0: int, y0: int, shape: tuple[int, int], seed: int) -> np.ndarray:
-    """Standard-normal noise (H×W×3) that depends only on each pixel's target position and ``seed``
-    (a fixed 256² noise tile repeated: at grain scale the repetition does not show)."""
-    tile = _noise_tiles.get(seed)
-    if tile is None:
-        tile = np.random.default_rng([seed, 4099]).standard_normal((_NOISE_TILE, _NOISE_TILE, 3))
-        tile = _noise_tiles[seed] = tile.astype(np.float32)
-    h, w = shape
-    ys = (np.arange(y0, y0 + h) % _NOISE_TILE)[:, None]
-    xs = (np.arange(x0, x0 + w) % _NOISE_TILE)[None, :]
-    return tile[ys, xs]
 
 
 def _any_channel(x: np.ndarray) -> np.ndarray:
@@ -205,56 +186,6 @@ def _region_weight(pieces: _Pieces, name: str, to_target: np.ndarray, dsize) -> 
     return edge_target(pieces.sources[key], to_src, dsize)
 
 
-def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
-    """The photo's fine grain level (robust σ per Lab channel) just outside the reshaped pixels, as seen
-    in ``photo``; None where there is nothing reshaped or the photo is not finer than the crop."""
-    m = _check_matrix(matrix)
-    scale = 1.0 / affine_scale(m)
-    reshaped = np.asarray(res.new_alpha) >= 0.999
-    if scale <= 1.25 or not reshaped.any():
-        return None
-    ring_crop = cv2.dilate(reshaped.astype(np.uint8), None, iterations=2).astype(bool) & ~reshaped
-    ys, xs = np.nonzero(ring_crop)
-    inverse = cv2.invertAffineTransform(m)
-    H, W = photo.shape[:2]
-    x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
-    if x1 <= x0 or y1 <= y0:
-        return None
-    to_roi = compose_affine(_translate(-x0, -y0), inverse)
-    dsize = (x1 - x0, y1 - y0)
-    ring = warp_affine(ring_crop.astype(np.float32), to_roi, dsize, border="constant") > 0.99
-    if ring.sum() < 16:
-        return None
-    roi = photo[y0:y1, x0:x1]
-    up = warp_affine(np.ascontiguousarray(crop), to_roi, dsize, border="replicate")
-    return _robust_std(rgb_to_lab(roi[ring]) - rgb_to_lab(up[ring]))
-
-
-def fine_level(photo: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
-    """The photo's finest band (RGB minus its Gaussian blur of σ ``SHARPEN_SIGMA``; robust σ per
-    channel) where a move magnifies it (``res.sharpen``), as seen in ``photo``; None where nothing is
-    magnified or the photo is not finer than the crop."""
-    m = _check_matrix(matrix)
-    if res.sharpen is None or 1.0 / affine_scale(m) <= 1.25:
-        return None
-    where = np.asarray(res.sharpen) > 0.01
-    if not where.any():
-        return None
-    ys, xs = np.nonzero(where)
-    inverse = cv2.invertAffineTransform(m)
-    H, W = photo.shape[:2]
-    x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
-    if x1 <= x0 or y1 <= y0:
-        return None
-    to_roi = compose_affine(_translate(-x0, -y0), inverse)
-    inside = warp_affine(where.astype(np.float32), to_roi, (x1 - x0, y1 - y0), border="constant") > 0.5
-    if inside.sum() < 16:
-        return None
-    f = photo[y0:y1, x0:x1].astype(np.float32)
-    fine = f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
-    return _robust_std(fine[inside])
-
-
 def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detail: _PhotoDetail | None = None,
                fine_sigma=None):  # fmt: skip
     """(x0, y0, x1, y1, patch uint8, changed bool) of the target box ``box`` (or the change's whole
@@ -302,7 +233,7 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
                     # it; fresh grain at the photo's own level makes up the rest
                     mag = 1.0 + gain
                     amount = np.sqrt(np.clip(1.0 - 1.0 / mag**2, 0.0, 1.0))[:, :, None]
-                    out_f += amount * _coord_noise(x0, y0, gain.shape, seed + 1) * np.asarray(fine_sigma, np.float32)
+                    out_f += amount * coord_noise(x0, y0, gain.shape, seed + 1) * np.asarray(fine_sigma, np.float32)
                 src = np.rint(out_f).clip(0, 255).astype(np.uint8)
     a = _region_weight(pieces, "reshaped", to_roi, dsize) * ramp if pieces.reshaped.any() else None
     if a is not None and scale > 1.25:
@@ -359,7 +290,7 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
                         new[copied] += av[copied] * detail.at(sy, sx)
                 if grain_sigma is not None:
                     yy, xx = np.nonzero(sel)
-                    noise = _coord_noise(x0, y0, sel.shape, seed)[yy, xx]
+                    noise = coord_noise(x0, y0, sel.shape, seed)[yy, xx]
                     # the copied detail is this class's own grain, from the photo: no synthetic grain on top (the
                     # grain level is measured around the change, often on another class)
                     noise[copied] = 0.0

@@ -13,15 +13,8 @@ import numpy as np
 from engine import workmask
 from engine.composite import _check_matrix, affine_scale, compose_affine, crop_footprint
 from engine.detail import DetailResult
-from engine.photospace import (
-    _any_channel,
-    _check_result,
-    _paste_roi,
-    _PhotoDetail,
-    _pieces,
-    fine_level,
-    grain_level,
-)
+from engine.photograin import fine_level, grain_level
+from engine.photospace import _any_channel, _check_result, _paste_roi, _PhotoDetail, _pieces
 
 __all__ = ["MAX_VIEW_PIXELS", "ViewCompositor", "ViewRender", "ViewUpdate", "display_matrix", "view_scale"]
 
