@@ -20,61 +20,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from editor.engine_messages import Job, JobResult, Render, RenderError, RenderResult
 from editor.faults import TRIM_EVERY_S, describe_error, is_gpu_oom, release_free_memory
 from editor.qtcompat import guard_singleton_refcounts
 from engine.labels import RSM_GROUPS
 from engine.session import EngineError, Superseded
 
 guard_singleton_refcounts()
-
-
-@dataclass
-class RenderResult:
-    id: int
-    token: Any
-    image: Any  # np.ndarray uint8 [R,R,3]
-    seconds: float
-    view: Any = None  # engine.session.ViewUpdate: the photo-space view's changed box, or None
-
-
-@dataclass
-class RenderError:
-    id: int
-    token: Any
-    message: str
-
-
-@dataclass
-class JobResult:
-    id: int
-    kind: str
-    value: Any
-    seconds: float
-    error: str | None = None
-
-
-@dataclass
-class _Render:
-    id: int
-    token: Any
-    prepared: Any
-    state: Any
-    view_scale: float | None = None
-    visible: tuple | None = None  # the photo box on screen (x0, y0, x1, y1)
-    final: bool = True  # False: a preview (a stroke under way), given up once a final render waits
-
-
-@dataclass
-class _Job:
-    id: int
-    kind: str
-    fn: Callable
-    args: tuple
 
 
 class _Worker(QThread):
@@ -92,7 +48,7 @@ class _Worker(QThread):
                 if c._stop:
                     return
                 item = c._jobs.popleft() if c._jobs else c._slot
-                if isinstance(item, _Render):
+                if isinstance(item, Render):
                     c._slot = None
             c._relay.emit(("busy", True))
             c._relay.emit(c._execute(item))
@@ -128,8 +84,8 @@ class EngineClient(QObject):
         #: regions one random draw styles together (the engine's RSM groups, known once it is ready)
         self.rsm_groups: dict[str, tuple[int, ...]] = dict(RSM_GROUPS)
         self._cv = threading.Condition()
-        self._jobs: deque[_Job] = deque()
-        self._slot: _Render | None = None
+        self._jobs: deque[Job] = deque()
+        self._slot: Render | None = None
         self.superseded = 0  # previews given up for a final render (worker side counts, UI reads)
         self._stop = False
         self._next_id = 0
@@ -179,7 +135,7 @@ class EngineClient(QObject):
         first); replaces a pending one that has not started. A preview (``final`` False) under way is
         given up between its stages once a final render waits behind it, so a stroke's release does
         not wait for the last preview to finish. Returns the request id."""
-        item = _Render(self._new_id(), token, prepared, state, view_scale, visible, final)
+        item = Render(self._new_id(), token, prepared, state, view_scale, visible, final)
         self.latest_render_id = item.id
         self._outstanding.add(item.id)
         if self.synchronous:
@@ -208,7 +164,7 @@ class EngineClient(QObject):
         on_error: Callable[[str], None] | None = None,
     ) -> int:
         """Run ``fn(engine, *args)`` in the worker, in order. Callbacks run in the UI thread."""
-        job = _Job(self._new_id(), kind, fn, args)
+        job = Job(self._new_id(), kind, fn, args)
         self._outstanding.add(job.id)
         self._callbacks[job.id] = (on_done, on_error)
         if self.synchronous:
@@ -327,7 +283,7 @@ class EngineClient(QObject):
     def _run_item(self, item):
         if self.engine is None:
             raise EngineError(f"The engine is not available: {self.engine_error or 'it has not started'}")
-        if isinstance(item, _Render):
+        if isinstance(item, Render):
             self._ensure_refs(item.state)
             render_view = getattr(self.engine, "render_view", None)
             if render_view is None:  # an engine without a photo-space view
@@ -350,7 +306,7 @@ class EngineClient(QObject):
 
     def _execute(self, item):
         t0 = time.perf_counter()
-        if isinstance(item, _Job) and item.kind == "start":
+        if isinstance(item, Job) and item.kind == "start":
             try:
                 self.engine = self._build()
                 label = str(getattr(self.engine, "device_label", ""))
@@ -360,7 +316,7 @@ class EngineClient(QObject):
             except BaseException as e:  # noqa: BLE001 - every failure becomes a message
                 self.engine_error = describe_error(e)
                 return ("failed", item.id, self.engine_error, time.perf_counter() - t0)
-        tag = "render" if isinstance(item, _Render) else "job"
+        tag = "render" if isinstance(item, Render) else "job"
         try:
             try:
                 value = self._run_item(item)
@@ -409,7 +365,7 @@ class EngineClient(QObject):
         if tag == "superseded":
             self.superseded += 1
             return
-        if isinstance(item, _Render):
+        if isinstance(item, Render):
             if tag == "render":
                 crop, view = (value.crop, value.view) if hasattr(value, "crop") else (value, None)
                 self.renderReady.emit(RenderResult(item.id, item.token, crop, secs, view))
