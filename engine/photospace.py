@@ -45,6 +45,7 @@ import numpy as np
 from engine.composite import (
     _box_footprint,
     _check_matrix,
+    _robust_std,
     _translate,
     affine_scale,
     check_photo_and_crop,
@@ -65,6 +66,7 @@ from engine.photoweights import (
     fringe_weight,
     snap_to_photo,
 )
+from engine.reshape_fill import TEXTURE_CLIP
 from engine.workmask import work_to_crop
 
 __all__ = ["EDGE_PX", "border_ramp", "edge_weight", "paste_change"]
@@ -287,7 +289,10 @@ def _paste_roi(photo, crop, pieces: _Pieces, m, box, *, grain_sigma, seed, detai
                         d = off[copied] @ to_roi[:, :2].T.astype(np.float32)
                         sx = np.clip(np.rint(xx[copied] + x0 + d[:, 0]), 0, W - 1).astype(np.int64)
                         sy = np.clip(np.rint(yy[copied] + y0 + d[:, 1]), 0, H - 1).astype(np.int64)
-                        new[copied] += av[copied] * detail.at(sy, sx)
+                        fine = detail.at(sy, sx)
+                        # the class's own grain, not strays (wisps of removed hair on a wall)
+                        lim = TEXTURE_CLIP * np.maximum(_robust_std(fine), 0.5)
+                        new[copied] += av[copied] * np.clip(fine, -lim, lim)
                 if grain_sigma is not None:
                     yy, xx = np.nonzero(sel)
                     noise = coord_noise(x0, y0, sel.shape, seed)[yy, xx]

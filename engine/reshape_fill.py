@@ -18,7 +18,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from engine.composite import lab_to_rgb, laplacian_blend, rgb_to_lab
+from engine.composite import _robust_std, lab_to_rgb, laplacian_blend, rgb_to_lab
 from engine.detail import box_around
 from engine.labels import INDEX
 from engine.reshape import ReshapePlan, plan_reshape, warp_image
@@ -28,6 +28,8 @@ __all__ = ["reshape_composite"]
 #: Texture patches for synthesis: side as a fraction of the crop, and candidate offsets tried per patch.
 BLOCK_FRAC = 1.0 / 16.0
 OFFSET_TRIES = 48
+#: Copied texture is kept within this many robust σ of its source's own (stray strands are cut off).
+TEXTURE_CLIP = 3.0
 BACKGROUND = INDEX["background"]
 #: The coarse band (crop px of a 128² crop, a Gaussian's σ) of moved pixels the render's change of light
 #: sets (``reshape_composite(gen_before=)``), and the Lab distances between the moved photo and the
@@ -320,6 +322,10 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
                 thick = float(cv2.distanceTransform(source.astype(np.uint8), cv2.DIST_L2, 3).max())
                 blk = int(np.clip(2 * thick + 1, 3, block))
                 tex = _texture(hp_photo, source, target, blk, seed + int(c), offsets)
+                # the class's texture, not what strays into it: a wall beside hair carries wisps of it,
+                # far outside the wall's own spread, which copied over the hole would grey it
+                lim = TEXTURE_CLIP * np.maximum(_robust_std(hp_photo[source]), 0.5)
+                tex = np.clip(tex, -lim, lim)
                 if trust > 0:
                     # where the render reproduces the photo, its own detail is the photo's kind: mixed
                     # in by power, so the level stays that of either

@@ -238,3 +238,22 @@ def test_the_renders_change_of_light_reaches_moved_pixels_only_where_the_render_
     after_unlike = np.clip(after.astype(int) + 60, 0, 255).astype(np.uint8)
     untrusted, _ = reshape_composite(photo, after_unlike, old, new, plan=plan, gen_before=unlike)
     assert np.abs(untrusted.astype(int) - plain).max() <= 1
+
+
+def test_stray_strands_on_the_wall_are_not_copied_into_revealed_background():
+    old, _ = _discs(30, 30)
+    new = np.zeros_like(old)  # the region (hair) removed
+    rng = np.random.default_rng(4)
+    photo = _photo(old)
+    wall = np.full_like(photo, 235)
+    wall = np.clip(wall.astype(int) + rng.normal(0, 1.5, wall.shape), 0, 255).astype(np.uint8)
+    photo = np.where((old == 1)[..., None], photo, wall)
+    # wisps of the removed region: dark strands across the wall, a few pixels wide
+    yy, xx = np.mgrid[:S, :S]
+    for k in range(12):
+        on = np.abs((xx - 10 * k) - 0.4 * yy) < 0.7
+        photo[on & (old == 0)] = 120
+    out, plan = reshape_composite(photo, np.full_like(photo, 235), old, new)
+    hole = cv2.erode((old == 1).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    dark = (out[hole].astype(float).mean(-1) < 200).mean()
+    assert dark < 0.01, f"{100 * dark:.1f} % of the revealed wall shows the strands' darkness"
