@@ -227,6 +227,10 @@ def plan_reshape(old: np.ndarray, new: np.ndarray, *, max_move: float | None = N
     edges = _label_edges(new) & _label_edges(old) & (old == new)
     touched = cv2.dilate(changed.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     still = edges & ~touched & ~fixed
+    # and a class the change did not touch at all (an earring beside hair made longer, the eyes when
+    # the lips grow) stays where it is, whole: the move beside it does not drag it along
+    involved = np.unique(np.concatenate([old[changed], new[changed]]))
+    still |= ~np.isin(old, involved) & (old == new) & ~fixed
     values[still] = 0.0
     fixed |= still
     far_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3 * near_px + 1,) * 2)

@@ -257,3 +257,14 @@ def test_stray_strands_on_the_wall_are_not_copied_into_revealed_background():
     hole = cv2.erode((old == 1).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     dark = (out[hole].astype(float).mean(-1) < 200).mean()
     assert dark < 0.01, f"{100 * dark:.1f} % of the revealed wall shows the strands' darkness"
+
+
+def test_a_class_the_change_does_not_touch_stays_where_it_is():
+    old, new = _discs(24, 29)
+    # an earring (class 2) just outside the region, which grows round it
+    cv2.circle(old, (64 + 27, 64), 2, 2, -1)
+    new[old == 2] = 2
+    plan = plan_reshape(old, new)
+    ring = (old == 2)
+    assert np.abs(plan.flow[ring]).max() < 0.05, "the earring was dragged by the move beside it"
+    assert np.abs(plan.flow[64 - 28, 64]).max() > 2.0, "the region still grows elsewhere"
