@@ -10,7 +10,8 @@ skin and lips, moved. So, for a state whose mask differs from the parse (:func:`
    (a class lies across it both before and after) and along its normal. The pair says: the content at
    the old edge now sits at the new edge.
 2. **A smooth deformation.** Those displacements are boundary values of a membrane (Laplace)
-   interpolation, pinned to zero on every edge the change did not touch and beyond ``1.5 * max_move``
+   interpolation, pinned to zero on every edge the change did not touch, on every class it does not
+   involve (an earring beside hair made longer) and beyond ``1.5 * max_move``
    of the change, and solved coarse to fine by repeated smoothing. Inside and around the change the field varies smoothly: the old region is
    stretched or compressed onto the new one, its texture carried along, with no fold at the edge.
 3. **Warp.** The photo (and its old label map) is sampled at ``p + flow(p)``. Where the warped old
