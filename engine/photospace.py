@@ -64,6 +64,7 @@ from engine.photoweights import (
     edge_weight,
     extend_across,
     fringe_weight,
+    smooths,
     snap_to_photo,
 )
 from engine.reshape_fill import TEXTURE_CLIP
@@ -181,7 +182,7 @@ def _region_weight(pieces: _Pieces, name: str, to_target: np.ndarray, dsize) -> 
     region, to_src = coarse, to_target
     if fine is not None and fine.shape != coarse.shape:
         region, to_src = fine, compose_affine(to_target, work_to_crop(fine.shape[0] / coarse.shape[0]))
-    smooth = affine_scale(to_src) > 1.0
+    smooth = smooths(to_src)
     key = (name, smooth)
     if key not in pieces.sources:
         pieces.sources[key] = edge_source(region, smooth)

@@ -11,7 +11,7 @@ from engine.composite import affine_scale, rgb_to_lab, warp_affine
 from engine.refine import guided_filter
 
 __all__ = ["BORDER_FRAC", "EDGE_PX", "border_ramp", "edge_source", "edge_target", "edge_weight",
-           "extend_across", "fringe_weight", "snap_to_photo"]  # fmt: skip
+           "extend_across", "fringe_weight", "smooths", "snap_to_photo"]  # fmt: skip
 
 #: Width (target px) of the ramp every enlarged region edge is sharpened to.
 EDGE_PX = 1.5
@@ -22,6 +22,8 @@ EDGE_SIGMA = 0.8
 #: outline a little off the photo's edge), and the least Lab contrast between the two that tells them apart.
 FRINGE_CROP_PX = 0.75
 FRINGE_MIN_CONTRAST = 15.0
+#: Regions are smoothed before they are enlarged more than this many times (target px per source px).
+SMOOTH_ABOVE = 1.0
 #: Fraction of the crop's side over which every weight fades out at the crop's border.
 BORDER_FRAC = 1.0 / 32.0
 #: A style weight below this is 0 (the guided filter's far tails).
@@ -40,11 +42,17 @@ def border_ramp(size: int) -> np.ndarray:
     return np.minimum(t[:, None], t[None, :])
 
 
+def smooths(to_target: np.ndarray) -> bool:
+    """Whether a region carried by ``to_target`` is smoothed first: whenever a source pixel covers more
+    than one target pixel (at 1.5 target px per working-grid pixel its steps showed as a sawtooth)."""
+    return affine_scale(to_target) > SMOOTH_ABOVE
+
+
 def edge_weight(region: np.ndarray, to_target: np.ndarray, dsize: tuple[int, int]) -> np.ndarray:
     """A crop-space region (bool or float coverage) in the target: bilinear coverage of the lightly
     smoothed region, sharpened to a ramp of ``EDGE_PX`` target pixels around its half level. float32
     (h, w) = dsize[::-1] in [0, 1]."""
-    return edge_target(edge_source(region, affine_scale(to_target) > 1.5), to_target, dsize)
+    return edge_target(edge_source(region, smooths(to_target)), to_target, dsize)
 
 
 def edge_source(region: np.ndarray, smooth: bool) -> tuple[np.ndarray, np.ndarray | None, bool]:

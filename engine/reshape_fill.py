@@ -7,8 +7,11 @@ synthesised from the same region of the photo, on the generator's low-frequency 
    to the photo's own colour nearby (for the background: the visible background inpainted across the
    hole, so it continues what is seen); high frequencies copied from the same class elsewhere in the
    photo, patch by patch at the offset whose patch lies most inside that class, the patches overlapping
-   under sine windows so that none of their edges shows. A class the photo has too little of takes
-   texture and colour from the reference its style came from, if any, else the generator's own detail. Nothing is taken from crop pixels past the photo's edge.
+   under sine windows so that none of their edges shows, and kept within ``TEXTURE_CLIP`` of the
+   source's own spread. A class the photo has too little of takes texture and colour from the
+   reference its style came from, if any, else the generator's own detail. Nothing is taken from crop
+   pixels past the photo's edge. Where the generator reproduces the photo (its own corpus), the render
+   leads more (``reshape_composite(gen_before=)``).
 5. **Blend.** Synthesised pixels meet the moved ones of their own class through a multi-band blend,
    and meet other classes with no blend at all; beyond the deformation's reach every pixel is the photo's.
 """
@@ -249,12 +252,14 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     region)}, a reference's aligned crop (uint8 R×R×3) and where it shows that class (bool R×R): a
     class the photo has too little of (under a quarter of the pixels to fill) takes its texture and
     colour from there (hair painted on a shaved head, in the hair style of a reference).
-    ``gen_before``: the same generator's render of ``old`` with the same styles. Given it, the plan's
-    change of light is applied to the moved pixels as well: their lightness (its band coarser than
-    ``PLAN_SIGMA`` crop px) moves by how much the render of ``new`` differs from the render of ``old``
-    moved the same way (lips made fuller catch the light as fuller lips do; skin where hair was removed
-    loses its shadow), as far as the render of ``old`` explains the photo there (``PLAN_TRUST``); and
-    synthesised pixels take their colour shift against it."""
+    ``gen_before``: the same generator's render of ``old`` with the same styles. Where it reproduces the
+    photo, as a whole (``PHOTO_TRUST``) and locally (``PLAN_TRUST``), the render is the plan for more
+    than the synthesised pixels: the moved pixels, and the unmoved ones beside the change, take its
+    change of light (their band coarser than ``PLAN_SIGMA`` crop px moves by how much the render of
+    ``new`` differs from the render of ``old`` moved the same way: fuller lips catch the light as fuller
+    lips do, skin where hair was removed loses its shadow), and the synthesised ones lean on the render
+    (:func:`_render_trust`). On a photo the render does not reproduce (a real portrait) none of this
+    applies; synthesised pixels still take their colour shift against the render of ``old``."""
     photo = np.asarray(photo_crop)
     g = np.asarray(gen)
     if photo.shape != g.shape or photo.ndim != 3 or photo.dtype != np.uint8 or g.dtype != np.uint8:
@@ -271,35 +276,33 @@ def reshape_composite(photo_crop: np.ndarray, gen: np.ndarray, old: np.ndarray, 
     A = plan.synth
     levels = int(np.clip(round(np.log2(max(size, 2) / 32.0)), 1, 4))
     G = rgb_to_lab(g)
-    light = None  # Lab change of the coarse band for moved pixels
+    shown = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
+    light = None  # Lab change of the coarse band for the lit pixels
     low_before = None
     image_trust = 0.0
     if gen_before is not None:
         B = rgb_to_lab(np.asarray(gen_before))
+        low_before = _blur(B, max(1.0, size / 128.0))
         sig = max(0.5, PLAN_SIGMA * size / 128.0)
-        moved_before = warp_image(B, plan.flow)
-        light = _blur(G - moved_before, sig)
-        # trusted where the render of the old mask explains the moved photo (a face like the corpus's);
-        # where it does not (most real photographs), its change of light is not the photo's either
-        miss = np.sqrt((_blur(W - moved_before, 2 * sig) ** 2).sum(-1))
-        # and only on a photo the render reproduces as a whole: a real portrait is not the corpus's kind
-        # even where the render happens to come close
-        shown_px = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
-        whole = float(np.median(np.sqrt(((_blur(P, 2 * sig) - _blur(B, 2 * sig)) ** 2).sum(-1))[shown_px]))
+        # the render is trusted only on a photo it reproduces as a whole: a real portrait is not the
+        # corpus's kind even where the render happens to come close
+        whole = float(np.median(np.sqrt(((_blur(P, 2 * sig) - _blur(B, 2 * sig)) ** 2).sum(-1))[shown]))
         image_trust = float(_trust(whole, PHOTO_TRUST))
+    if image_trust > 0:
+        moved_before = warp_image(B, plan.flow)
+        # and where the render of the old mask explains the moved photo
+        miss = np.sqrt((_blur(W - moved_before, 2 * sig) ** 2).sum(-1))
         # lit: the moved pixels, and the unmoved ones near the change (what removed hair shadowed)
         near = cv2.dilate((np.asarray(old) != np.asarray(new)).astype(np.uint8),
                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * int(plan.max_move) + 1,) * 2)) > 0  # fmt: skip
         lit = (plan.reach | near) & ~A
         trust = image_trust * _trust(miss) * _inner_fade(lit, size)
-        light = light * trust[..., None]
+        light = _blur(G - moved_before, sig) * trust[..., None]
         W = W + light
-        low_before = _blur(B, max(1.0, size / 128.0))
     if A.any():
         hp_sigma = max(1.0, size / 128.0)
         low = _blur(G, hp_sigma)  # the render's low frequencies: the plan for synthesised pixels
         hp_photo = P - _blur(P, hp_sigma)
-        shown = np.ones(A.shape, bool) if in_photo is None else np.asarray(in_photo, bool)
         visible = (np.asarray(new) == np.asarray(old)) & shown
         fill = W.copy()
         offsets = np.full(A.shape + (2,), np.nan, np.float32)  # where each synthesised pixel's texture is from
