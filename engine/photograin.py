@@ -41,29 +41,35 @@ def coord_noise(x0: int, y0: int, shape: tuple[int, int], seed: int) -> np.ndarr
     return tile[ys, xs]
 
 
-def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
-    """The photo's fine grain level (robust σ per Lab channel) just outside the reshaped pixels, as seen
-    in ``photo``; None where there is nothing reshaped or the photo is not finer than the crop."""
-    m = _check_matrix(matrix)
-    scale = 1.0 / affine_scale(m)
-    reshaped = np.asarray(res.new_alpha) >= 0.999
-    if scale <= 1.25 or not reshaped.any():
-        return None
-    ring_crop = cv2.dilate(reshaped.astype(np.uint8), None, iterations=2).astype(bool) & ~reshaped
-    ys, xs = np.nonzero(ring_crop)
-    inverse = cv2.invertAffineTransform(m)
-    H, W = photo.shape[:2]
+def _in_photo(region: np.ndarray, matrix: np.ndarray, shape, level: float):
+    """A crop-space region (bool) as photo pixels: ((x0, y0, x1, y1), bool mask of that box, the
+    crop → box affine), or None where it misses the photo or covers fewer than 16 of its pixels. A
+    box pixel belongs to the region where the warped region's coverage is above ``level``."""
+    ys, xs = np.nonzero(region)
+    inverse = cv2.invertAffineTransform(matrix)
+    H, W = shape[:2]
     x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
     if x1 <= x0 or y1 <= y0:
         return None
     to_roi = compose_affine(_translate(-x0, -y0), inverse)
-    dsize = (x1 - x0, y1 - y0)
-    ring = warp_affine(ring_crop.astype(np.float32), to_roi, dsize, border="constant") > 0.99
-    if ring.sum() < 16:
+    inside = warp_affine(region.astype(np.float32), to_roi, (x1 - x0, y1 - y0), border="constant") > level
+    return None if inside.sum() < 16 else ((x0, y0, x1, y1), inside, to_roi)
+
+
+def grain_level(photo: np.ndarray, crop: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
+    """The photo's fine grain level (robust σ per Lab channel) just outside the reshaped pixels, as seen
+    in ``photo``; None where there is nothing reshaped or the photo is not finer than the crop."""
+    m = _check_matrix(matrix)
+    reshaped = np.asarray(res.new_alpha) >= 0.999
+    if 1.0 / affine_scale(m) <= 1.25 or not reshaped.any():
         return None
-    roi = photo[y0:y1, x0:x1]
-    up = warp_affine(np.ascontiguousarray(crop), to_roi, dsize, border="replicate")
-    return _robust_std(rgb_to_lab(roi[ring]) - rgb_to_lab(up[ring]))
+    ring_crop = cv2.dilate(reshaped.astype(np.uint8), None, iterations=2).astype(bool) & ~reshaped
+    got = _in_photo(ring_crop, m, photo.shape, 0.99)
+    if got is None:
+        return None
+    (x0, y0, x1, y1), ring, to_roi = got
+    up = warp_affine(np.ascontiguousarray(crop), to_roi, (x1 - x0, y1 - y0), border="replicate")
+    return _robust_std(rgb_to_lab(photo[y0:y1, x0:x1][ring]) - rgb_to_lab(up[ring]))
 
 
 def fine_level(photo: np.ndarray, res: DetailResult, matrix) -> np.ndarray | None:
@@ -76,16 +82,10 @@ def fine_level(photo: np.ndarray, res: DetailResult, matrix) -> np.ndarray | Non
     where = np.asarray(res.sharpen) > 0.01
     if not where.any():
         return None
-    ys, xs = np.nonzero(where)
-    inverse = cv2.invertAffineTransform(m)
-    H, W = photo.shape[:2]
-    x0, y0, x1, y1 = _box_footprint(inverse, (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1), (W, H))
-    if x1 <= x0 or y1 <= y0:
+    got = _in_photo(where, m, photo.shape, 0.5)
+    if got is None:
         return None
-    to_roi = compose_affine(_translate(-x0, -y0), inverse)
-    inside = warp_affine(where.astype(np.float32), to_roi, (x1 - x0, y1 - y0), border="constant") > 0.5
-    if inside.sum() < 16:
-        return None
+    (x0, y0, x1, y1), inside, _ = got
     f = photo[y0:y1, x0:x1].astype(np.float32)
     fine = f - cv2.GaussianBlur(f, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT)
     return _robust_std(fine[inside])
